@@ -1,0 +1,134 @@
+/**
+ * The `Cache` service: where answered requests are kept, by request key, so that a rerun or a
+ * crashed run costs nothing. Backends: {@link memory}, {@link none}, and `DiskCache.layer` from
+ * `@fastllm/cache-disk`. Every backend passes the same contract suite (`@fastllm/core/testing`).
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type { ApiResponse } from "./ApiRequest.js"
+import type { CacheError } from "./LLMError.js"
+
+/**
+ * The Cache service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Cache extends Context.Tag("@fastllm/core/Cache")<Cache, Cache.Service>() {}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace Cache {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** The entry under `key`, or none when absent or expired. */
+    readonly get: (key: string) => Effect.Effect<Option.Option<ApiResponse>, CacheError>
+    /** Stores an entry; `timeToLive` overrides the backend's default expiry for this entry. */
+    readonly set: (
+      key: string,
+      value: ApiResponse,
+      options?: { readonly timeToLive?: Duration.DurationInput | undefined }
+    ) => Effect.Effect<void, CacheError>
+    /** Removes an entry (no error when absent). */
+    readonly delete: (key: string) => Effect.Effect<void, CacheError>
+    /** Removes every entry. */
+    readonly clear: Effect.Effect<void, CacheError>
+  }
+}
+
+/**
+ * Options of the in-memory cache.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /** Maximum number of entries; the least recently used go first. Default 100,000. */
+  readonly capacity?: number | undefined
+  /** Default expiry from write. Default: never. */
+  readonly timeToLive?: Duration.DurationInput | undefined
+}
+
+interface MemoryEntry {
+  readonly value: ApiResponse
+  readonly expiresAt: number
+}
+
+const expiryFrom = (now: number, timeToLive: Duration.DurationInput | undefined): number => {
+  if (timeToLive === undefined) return Number.POSITIVE_INFINITY
+  const duration = Duration.decode(timeToLive)
+  return Duration.isFinite(duration) ? now + Duration.toMillis(duration) : Number.POSITIVE_INFINITY
+}
+
+/**
+ * Builds a bounded in-memory LRU cache with TTL. Every operation is O(1): a `Map` keeps insertion
+ * order, and a hit re-inserts its key to mark it most recently used. Time comes from Effect's
+ * `Clock`, so `TestClock` drives expiry in tests.
+ *
+ * Why not `effect/Cache`: it is a memoizing lookup (one function computes every value), while this
+ * service stores values computed elsewhere, with a TTL per entry.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Cache.Service> =>
+  Effect.sync(() => {
+    const capacity = Math.max(1, options.capacity ?? 100_000)
+    const entries = new Map<string, MemoryEntry>()
+    return Cache.of({
+      get: (key) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const entry = entries.get(key)
+          if (entry === undefined) return Option.none()
+          entries.delete(key)
+          if (entry.expiresAt <= now) return Option.none()
+          entries.set(key, entry)
+          return Option.some(entry.value)
+        }),
+      set: (key, value, setOptions) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          entries.delete(key)
+          entries.set(key, { value, expiresAt: expiryFrom(now, setOptions?.timeToLive ?? options.timeToLive) })
+          if (entries.size > capacity) {
+            const oldest = entries.keys().next()
+            if (!oldest.done) entries.delete(oldest.value)
+          }
+        }),
+      delete: (key) => Effect.sync(() => void entries.delete(key)),
+      clear: Effect.sync(() => entries.clear())
+    })
+  })
+
+/**
+ * The in-memory cache as a Layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const memory = (options: MemoryOptions = {}): Layer.Layer<Cache> => Layer.effect(Cache, makeMemory(options))
+
+/**
+ * A cache that keeps nothing: every `get` misses.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const none: Layer.Layer<Cache> = Layer.succeed(
+  Cache,
+  Cache.of({
+    get: () => Effect.succeed(Option.none()),
+    set: () => Effect.void,
+    delete: () => Effect.void,
+    clear: Effect.void
+  })
+)

@@ -1,0 +1,119 @@
+/**
+ * The `Provider` service: the wire protocol to one LLM API. It knows nothing of batching, caching
+ * or retries; the RequestManager does those.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { ApiRequest, ApiResponse } from "./ApiRequest.js"
+import type { ChatRequest } from "./ChatRequest.js"
+import type { ChatResponse } from "./ChatResponse.js"
+import type { EmbeddingRequest, EmbeddingResponse } from "./Embedding.js"
+import { InvalidRequestError, type ProviderError } from "./LLMError.js"
+import type { RateLimitInfo } from "./RateLimitHeaders.js"
+
+/**
+ * A response plus what its headers said about the rate limits (for the RequestManager to pace
+ * itself by).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Reply<A> {
+  readonly response: A
+  readonly rateLimit?: RateLimitInfo | undefined
+}
+
+/**
+ * The Provider service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Provider extends Context.Tag("@fastllm/core/Provider")<Provider, Provider.Service>() {}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace Provider {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** Identifies the provider in cache keys (e.g. `"openai"`). */
+    readonly name: string
+    /** One chat completion, one attempt. */
+    readonly chat: (request: ChatRequest) => Effect.Effect<Reply<ChatResponse>, ProviderError>
+    /** One embeddings call, one attempt. */
+    readonly embed: (request: EmbeddingRequest) => Effect.Effect<Reply<EmbeddingResponse>, ProviderError>
+  }
+}
+
+/**
+ * Builds a provider from plain functions, typically a fake for tests. `embed` defaults to a
+ * provider that does not support embeddings (an `InvalidRequestError` per item).
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Provider } from "@fastllm/core"
+ * import * as Effect from "effect/Effect"
+ *
+ * const echo = Provider.layerFromFunctions({
+ *   name: "echo",
+ *   chat: (request) =>
+ *     Effect.succeed({
+ *       id: "echo-1",
+ *       model: request.model,
+ *       choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }]
+ *     })
+ * })
+ * ```
+ */
+export const fromFunctions = (options: {
+  readonly name: string
+  readonly chat: (request: ChatRequest) => Effect.Effect<ChatResponse, ProviderError>
+  readonly embed?: (request: EmbeddingRequest) => Effect.Effect<EmbeddingResponse, ProviderError>
+}): Provider.Service => {
+  const embed = options.embed
+  return {
+    name: options.name,
+    chat: (request) => Effect.map(options.chat(request), (response) => ({ response })),
+    embed: embed
+      ? (request) => Effect.map(embed(request), (response) => ({ response }))
+      : () => Effect.fail(new InvalidRequestError({ reason: `provider ${options.name} does not support embeddings` }))
+  }
+}
+
+/**
+ * {@link fromFunctions} as a Layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromFunctions = (options: Parameters<typeof fromFunctions>[0]): Layer.Layer<Provider> =>
+  Layer.succeed(Provider, fromFunctions(options))
+
+/**
+ * Sends a tagged request through the provider, returning the tagged response.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const send = (
+  provider: Provider.Service,
+  request: ApiRequest
+): Effect.Effect<Reply<ApiResponse>, ProviderError> =>
+  request._tag === "Chat"
+    ? Effect.map(provider.chat(request.request), (reply) => ({
+      response: { _tag: "Chat", response: reply.response },
+      rateLimit: reply.rateLimit
+    }))
+    : Effect.map(provider.embed(request.request), (reply) => ({
+      response: { _tag: "Embedding", response: reply.response },
+      rateLimit: reply.rateLimit
+    }))

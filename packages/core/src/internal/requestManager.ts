@@ -1,0 +1,324 @@
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ApiRequest from "../ApiRequest.js"
+import * as CacheModule from "../Cache.js"
+import { isRetryable, type ProviderError, retryAfter, TimeoutError, TransportError } from "../LLMError.js"
+import * as ProviderModule from "../Provider.js"
+import * as RequestKey from "../RequestKey.js"
+import type * as RM from "../RequestManager.js"
+import * as TokenStats from "../TokenStats.js"
+import { makeRateController } from "./rateLimiter.js"
+import { forEachTracker, Tracker } from "./tracker.js"
+
+/** @internal */
+export const metrics = {
+  items: Metric.counter("fastllm_items_total", { description: "Items finished", incremental: true }),
+  failures: Metric.counter("fastllm_item_failures_total", { description: "Items failed", incremental: true }),
+  cacheHits: Metric.counter("fastllm_cache_hits_total", { description: "Items answered from the cache", incremental: true }),
+  apiCalls: Metric.counter("fastllm_api_calls_total", { description: "Provider calls (every attempt)", incremental: true }),
+  retries: Metric.counter("fastllm_retries_total", { description: "Attempts after the first", incremental: true }),
+  promptTokens: Metric.counter("fastllm_prompt_tokens_total", { incremental: true }),
+  completionTokens: Metric.counter("fastllm_completion_tokens_total", { incremental: true }),
+  latency: Metric.timerWithBoundaries(
+    "fastllm_api_call_duration",
+    MetricBoundaries.exponential({ start: 5, factor: 2, count: 14 }).values,
+    "Duration of provider calls (milliseconds)"
+  )
+}
+
+type Outcome =
+  | { readonly _tag: "Success"; readonly response: ApiRequest.ApiResponse; readonly fromCache: boolean; readonly attempts: number }
+  | { readonly _tag: "Failure"; readonly error: ProviderError; readonly attempts: number }
+
+const tokensOf = (response: ApiRequest.ApiResponse): TokenStats.TokenStats => TokenStats.fromUsage(response.response.usage)
+
+const kindOf = (request: ApiRequest.ApiRequest): ApiRequest.Kind => request._tag === "Chat" ? "chat" : "embedding"
+
+const defaultRetrySchedule: Schedule.Schedule<unknown, ProviderError> = Schedule.exponential("500 millis", 2).pipe(
+  Schedule.jittered,
+  Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.seconds(30)))
+)
+
+/** Never sooner than the server's Retry-After: intersected schedules wait for the longer delay. */
+const honourRetryAfter: Schedule.Schedule<ProviderError, ProviderError> = Schedule.identity<ProviderError>().pipe(
+  Schedule.addDelay((error) => retryAfter(error) ?? Duration.zero)
+)
+
+const toResult = (
+  index: number,
+  key: string,
+  kind: ApiRequest.Kind,
+  outcome: Outcome,
+  deduplicated: boolean
+): RM.ItemResult => {
+  if (outcome._tag === "Failure") {
+    return { _tag: "Failure", index, key, kind, error: outcome.error, attempts: deduplicated ? 0 : outcome.attempts }
+  }
+  const attempts = deduplicated ? 0 : outcome.attempts
+  const tokens = tokensOf(outcome.response)
+  return outcome.response._tag === "Chat"
+    ? {
+      _tag: "Success",
+      kind: "chat",
+      index,
+      key,
+      attempts,
+      response: outcome.response.response,
+      fromCache: outcome.fromCache,
+      deduplicated,
+      tokens
+    }
+    : {
+      _tag: "Success",
+      kind: "embedding",
+      index,
+      key,
+      attempts,
+      response: outcome.response.response,
+      fromCache: outcome.fromCache,
+      deduplicated,
+      tokens
+    }
+}
+
+/** @internal */
+export const make = (
+  options: RM.Options = {}
+): Effect.Effect<RM.RequestManager.Service, never, ProviderModule.Provider | CacheModule.Cache | Scope.Scope> =>
+  Effect.gen(function*() {
+    const provider = yield* ProviderModule.Provider
+    const cache = yield* CacheModule.Cache
+    const concurrency = Math.max(1, options.concurrency ?? 64)
+    const window = Math.max(concurrency, options.window ?? concurrency * 4)
+    const timeout = Duration.decode(options.timeout ?? "60 seconds")
+    const maxRetries = Math.max(0, options.maxRetries ?? 4)
+    const useCache = options.cache ?? true
+    const setOptions = options.timeToLive === undefined ? undefined : { timeToLive: options.timeToLive }
+    const rate = yield* makeRateController({
+      requestsPerMinute: options.requestsPerMinute,
+      tokensPerMinute: options.tokensPerMinute,
+      learnFromHeaders: options.learnRateLimits ?? true
+    })
+    const slots = yield* Effect.makeSemaphore(concurrency)
+    const retryPolicy = (options.retrySchedule ?? defaultRetrySchedule).pipe(
+      Schedule.intersect(Schedule.recurs(maxRetries)),
+      Schedule.intersect(honourRetryAfter)
+    )
+    const serviceTracker = new Tracker(yield* Clock.currentTimeMillis, rate)
+    const inFlight = new Map<string, Deferred.Deferred<Outcome | undefined>>()
+
+    const cacheGet = (key: string, trackers: ReadonlyArray<Tracker>) =>
+      cache.get(key).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(
+            Effect.sync(() => forEachTracker(trackers, (t) => t.cacheErrors++)),
+            Effect.as(Effect.logWarning("FastLLM: cache read failed; treating it as a miss", Cause.squash(cause)), Option.none())
+          )
+        )
+      )
+
+    const cacheSet = (key: string, value: ApiRequest.ApiResponse, trackers: ReadonlyArray<Tracker>) =>
+      cache.set(key, value, setOptions).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(
+            Effect.sync(() => forEachTracker(trackers, (t) => t.cacheErrors++)),
+            Effect.logWarning("FastLLM: cache write failed; the answer is returned but not kept", Cause.squash(cause))
+          )
+        )
+      )
+
+    /** One provider call: wait for the rate limits, take a slot, send with the attempt timeout. */
+    const attempt = (request: ApiRequest.ApiRequest, estimate: number, trackers: ReadonlyArray<Tracker>) =>
+      rate.acquire(estimate).pipe(
+        Effect.zipRight(slots.withPermits(1)(
+          Effect.suspend(() => {
+            forEachTracker(trackers, (t) => {
+              t.apiCalls++
+              t.inFlight++
+            })
+            return ProviderModule.send(provider, request).pipe(
+              Effect.timeoutFail({ duration: timeout, onTimeout: () => new TimeoutError({ timeout }) }),
+              Effect.catchAllDefect((defect) =>
+                Effect.fail(new TransportError({ reason: `the provider failed unexpectedly: ${String(defect)}` }))
+              ),
+              Metric.trackDuration(metrics.latency),
+              Effect.ensuring(Effect.sync(() => forEachTracker(trackers, (t) => t.inFlight--)))
+            )
+          })
+        )),
+        Effect.tap(() => Metric.increment(metrics.apiCalls)),
+        Effect.tapBoth({
+          onFailure: (error) => rate.onError(estimate, error),
+          onSuccess: (reply) => rate.onReply(estimate, reply.response, reply.rateLimit)
+        })
+      )
+
+    /** Cache, then the provider with retries, then cache set. Run once per key in flight. */
+    const compute = (key: string, request: ApiRequest.ApiRequest, trackers: ReadonlyArray<Tracker>) =>
+      Effect.gen(function*() {
+        if (useCache) {
+          const hit = yield* cacheGet(key, trackers)
+          if (Option.isSome(hit) && hit.value._tag === request._tag) {
+            return { _tag: "Success", response: hit.value, fromCache: true, attempts: 0 } satisfies Outcome
+          }
+        }
+        const estimate = rate.estimate(request)
+        let attempts = 0
+        const exit = yield* Effect.suspend(() => {
+          attempts++
+          return attempt(request, estimate, trackers)
+        }).pipe(
+          Effect.retry({ schedule: retryPolicy, while: isRetryable }),
+          Effect.either
+        )
+        const retries = Math.max(0, attempts - 1)
+        if (retries > 0) {
+          forEachTracker(trackers, (t) => t.retries += retries)
+          yield* Metric.incrementBy(metrics.retries, retries)
+        }
+        if (Either.isLeft(exit)) {
+          return { _tag: "Failure", error: exit.left, attempts } satisfies Outcome
+        }
+        const response = exit.right.response
+        if (useCache) yield* cacheSet(key, response, trackers)
+        return { _tag: "Success", response, fromCache: false, attempts } satisfies Outcome
+      })
+
+    /** Single-flight: the first item with a key computes; identical items in flight share it. */
+    const singleFlight = (
+      key: string,
+      request: ApiRequest.ApiRequest,
+      trackers: ReadonlyArray<Tracker>
+    ): Effect.Effect<{ readonly outcome: Outcome; readonly shared: boolean }> =>
+      Effect.suspend(() => {
+        const running = inFlight.get(key)
+        if (running !== undefined) {
+          return Effect.flatMap(Deferred.await(running), (outcome) =>
+            outcome === undefined
+              ? singleFlight(key, request, trackers) // the leader was interrupted: take over
+              : Effect.succeed({ outcome, shared: true }))
+        }
+        return Effect.flatMap(Deferred.make<Outcome | undefined>(), (deferred) => {
+          const raced = inFlight.get(key)
+          if (raced !== undefined) return singleFlight(key, request, trackers)
+          inFlight.set(key, deferred)
+          return compute(key, request, trackers).pipe(
+            Effect.onExit((exit) => {
+              inFlight.delete(key)
+              return Deferred.succeed(deferred, exit._tag === "Success" ? exit.value : undefined)
+            }),
+            Effect.map((outcome) => ({ outcome, shared: false }))
+          )
+        })
+      })
+
+    const finish = (result: RM.ItemResult, trackers: ReadonlyArray<Tracker>) =>
+      Effect.suspend(() => {
+        forEachTracker(trackers, (t) => {
+          if (result._tag === "Success") {
+            t.succeeded++
+            if (result.fromCache) t.cached++
+            if (result.deduplicated) t.deduplicated++
+            else if (!result.fromCache) t.tokens = TokenStats.add(t.tokens, result.tokens)
+          } else {
+            t.failed++
+            const kind = result.error._tag === "RateLimitError" && result.error.kind === "quota"
+              ? "InsufficientQuota"
+              : result.error._tag
+            t.failuresByKind[kind] = (t.failuresByKind[kind] ?? 0) + 1
+          }
+        })
+        if (result._tag === "Failure") {
+          return Effect.zipRight(Metric.increment(metrics.items), Metric.increment(metrics.failures))
+        }
+        if (result.fromCache) return Effect.zipRight(Metric.increment(metrics.items), Metric.increment(metrics.cacheHits))
+        if (result.deduplicated) return Metric.increment(metrics.items)
+        return Effect.all([
+          Metric.increment(metrics.items),
+          Metric.incrementBy(metrics.promptTokens, result.tokens.promptTokens),
+          Metric.incrementBy(metrics.completionTokens, result.tokens.completionTokens)
+        ], { discard: true })
+      }).pipe(Effect.as(result))
+
+    const executeWith = (
+      input: unknown,
+      index: number,
+      kind: ApiRequest.Kind | undefined,
+      trackers: ReadonlyArray<Tracker>
+    ): Effect.Effect<RM.ItemResult> =>
+      Effect.suspend(() => {
+        const decoded = ApiRequest.decode(input, kind)
+        if (Either.isLeft(decoded)) {
+          return finish({ _tag: "Failure", index, key: undefined, kind, error: decoded.left, attempts: 0 }, trackers)
+        }
+        const request = decoded.right
+        const key = RequestKey.make(provider.name, request)
+        return Effect.flatMap(
+          singleFlight(key, request, trackers),
+          ({ outcome, shared }) => finish(toResult(index, key, kindOf(request), outcome, shared), trackers)
+        )
+      })
+
+    const newRunTracker = (total: number | undefined) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const tracker = new Tracker(now, rate)
+        if (total !== undefined) {
+          tracker.expectedTotal = total
+          serviceTracker.expectedTotal += total
+        }
+        return [serviceTracker, tracker] as const
+      })
+
+    const submitted = (trackers: ReadonlyArray<Tracker>, n: number) =>
+      forEachTracker(trackers, (t) => t.submitted += n)
+
+    const run: RM.RequestManager.Service["run"] = (requests, runOptions) =>
+      Effect.gen(function*() {
+        const items = Array.from(requests)
+        const trackers = yield* newRunTracker(runOptions?.total ?? items.length)
+        submitted(trackers, items.length)
+        const results = yield* Effect.forEach(
+          items,
+          (input, index) => executeWith(input, index, undefined, trackers),
+          { concurrency: window }
+        )
+        const now = yield* Clock.currentTimeMillis
+        return { results, stats: trackers[1].snapshot(now) }
+      })
+
+    const stream: RM.RequestManager.Service["stream"] = (requests, runOptions) =>
+      Stream.unwrap(Effect.map(newRunTracker(runOptions?.total), (trackers) =>
+        requests.pipe(
+          Stream.zipWithIndex,
+          Stream.mapEffect(([input, index]) => {
+            submitted(trackers, 1)
+            return executeWith(input, index, undefined, trackers)
+          }, { concurrency: window })
+        )))
+
+    const snapshot = Effect.map(Clock.currentTimeMillis, (now) => serviceTracker.snapshot(now))
+
+    return {
+      providerName: provider.name,
+      run,
+      stream,
+      execute: (input, executeOptions) =>
+        Effect.suspend(() => {
+          submitted([serviceTracker], 1)
+          return executeWith(input, serviceTracker.submitted - 1, executeOptions?.kind, [serviceTracker])
+        }),
+      snapshot,
+      progress: (interval = "1 second") => Stream.repeatEffectWithSchedule(snapshot, Schedule.spaced(interval))
+    }
+  })
+
