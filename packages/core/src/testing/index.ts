@@ -1,0 +1,7 @@
+/**
+ * Test kits for FastLLM backends: the cache contract suite every `Cache` backend must pass.
+ * Imports `@effect/vitest`, so only test code should import this entry point.
+ *
+ * @since 0.1.0
+ */
+export {}
