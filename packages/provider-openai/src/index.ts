@@ -1,0 +1,11 @@
+/**
+ * FastLLM's OpenAI-compatible provider: chat completions and embeddings over `@effect/platform`'s
+ * `HttpClient`, with a lean undici transport by default.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as OpenAiProvider from "./OpenAiProvider.js"
+/** @since 0.1.0 */
+export * as UndiciHttpClient from "./UndiciHttpClient.js"

@@ -1,0 +1,245 @@
+import * as Headers from "@effect/platform/Headers"
+import * as HttpBody from "@effect/platform/HttpBody"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { ChatResponse, Embedding, LLMError, type Provider, RateLimitHeaders } from "@fastllm/core"
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as OpenAiProvider from "../OpenAiProvider.js"
+import { BufferedResponse, isLeanClient } from "./undiciHttpClient.js"
+
+/** @internal */
+export const defaultBaseUrl = "https://api.openai.com/v1"
+
+type Decode<A> = (input: unknown) => Either.Either<A, ParseResult.ParseError>
+
+/** OpenAI's error body, read leniently: compatible servers use `{ error: "text" }` or `{ detail }`. */
+const ErrorBody = Schema.Struct({
+  error: Schema.optional(Schema.Union(
+    Schema.String,
+    Schema.Struct({
+      message: Schema.optional(Schema.NullOr(Schema.String)),
+      type: Schema.optional(Schema.NullOr(Schema.String)),
+      code: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Number))),
+      param: Schema.optional(Schema.NullOr(Schema.String))
+    })
+  )),
+  detail: Schema.optional(Schema.Unknown),
+  message: Schema.optional(Schema.String)
+})
+const decodeErrorBody = Schema.decodeUnknownOption(ErrorBody)
+
+interface ErrorFields {
+  readonly message: string
+  readonly type?: string
+  readonly code?: string
+  readonly param?: string
+}
+
+const maxDetail = 500
+const clip = (text: string): string => text.length > maxDetail ? `${text.slice(0, maxDetail)}…` : text
+
+const parseJson = (text: string): Option.Option<unknown> => {
+  try {
+    return Option.some(JSON.parse(text) as unknown)
+  } catch {
+    return Option.none()
+  }
+}
+
+const errorFields = (text: string): ErrorFields => {
+  const body = Option.flatMap(parseJson(text), decodeErrorBody)
+  if (Option.isNone(body)) return { message: clip(text.trim()) }
+  const { detail, error, message } = body.value
+  if (typeof error === "string") return { message: clip(error) }
+  if (error !== undefined) {
+    const fields: { message: string; type?: string; code?: string; param?: string } = {
+      message: clip(error.message ?? message ?? text.trim())
+    }
+    if (typeof error.type === "string") fields.type = error.type
+    if (error.code !== undefined && error.code !== null) fields.code = String(error.code)
+    if (typeof error.param === "string") fields.param = error.param
+    return fields
+  }
+  if (typeof detail === "string") return { message: clip(detail) }
+  if (detail !== undefined) return { message: clip(JSON.stringify(detail)) }
+  return { message: clip(message ?? text.trim()) }
+}
+
+const tokensLimit = /tokens? per min|\(TPM\)|tokens per day|\(TPD\)/i
+
+const describeCause = (cause: unknown): string => {
+  if (cause instanceof AggregateError && cause.errors.length > 0) return describeCause(cause.errors[0])
+  if (cause instanceof Error) {
+    const code = "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+    const message = cause.message === "" ? cause.name : cause.message
+    const inner = cause.cause !== undefined && cause.cause !== cause ? describeCause(cause.cause) : undefined
+    const text = code !== undefined && !message.includes(code) ? `${code}: ${message}` : message
+    return inner !== undefined && inner !== text ? `${text} (${inner})` : text
+  }
+  return String(cause)
+}
+
+/** @internal */
+export const redactedNonEmpty = (redacted: Redacted.Redacted): boolean => Redacted.value(redacted).trim() !== ""
+
+/** @internal */
+export const missingKey: ConfigError.ConfigError = ConfigError.MissingData(
+  ["OPENAI_API_KEY"],
+  "OPENAI_API_KEY is required for api.openai.com (set OPENAI_BASE_URL to use a server that needs no key)"
+)
+
+/** @internal */
+export const providerName = (baseUrl: string): string => {
+  if (baseUrl.replace(/\/+$/, "") === defaultBaseUrl) return "openai"
+  try {
+    const url = new URL(baseUrl)
+    return `openai-compatible:${url.host}${url.pathname.replace(/\/+$/, "")}`
+  } catch {
+    return "openai-compatible"
+  }
+}
+
+/** @internal */
+export const make = (
+  options: OpenAiProvider.Options
+): Effect.Effect<Provider.Provider.Service, never, HttpClient.HttpClient> =>
+  Effect.map(HttpClient.HttpClient, (httpClient) => makeWith(httpClient, options))
+
+/** @internal */
+export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvider.Options): Provider.Provider.Service => {
+  const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
+  const apiKey = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
+  const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
+  const client = options.spans === true || isLeanClient(httpClient)
+    ? httpClient
+    : HttpClient.withTracerDisabledWhen(httpClient, () => true)
+
+  /** Keeps the key out of every text that leaves the provider, whatever a server echoes back. */
+  const scrub = apiKey === undefined || apiKey === ""
+    ? (text: string) => text
+    : (text: string) => text.includes(apiKey) ? text.split(apiKey).join("[REDACTED]") : text
+
+  const headerInput: Record<string, string> = {}
+  for (const [name, value] of Object.entries(options.headers ?? {})) headerInput[name.toLowerCase()] = value
+  headerInput["content-type"] = "application/json"
+  headerInput["accept"] ??= "application/json"
+  if (apiKey !== undefined && apiKey !== "") headerInput["authorization"] = `Bearer ${apiKey}`
+  if (options.organization !== undefined) headerInput["openai-organization"] = options.organization
+  if (options.project !== undefined) headerInput["openai-project"] = options.project
+  const headers = Headers.fromInput(headerInput)
+
+  const chatRequest = HttpClientRequest.post(`${baseUrl}/chat/completions`, { headers })
+  const embeddingsRequest = HttpClientRequest.post(`${baseUrl}/embeddings`, { headers })
+
+  const fromHttpClientError = (error: HttpClientError.HttpClientError): LLMError.ProviderError => {
+    if (error._tag === "RequestError" && (error.reason === "InvalidUrl" || error.reason === "Encode")) {
+      return new LLMError.InvalidRequestError({
+        reason: scrub(`cannot send to ${error.request.url}: ${error.description ?? describeCause(error.cause)}`)
+      })
+    }
+    const what = error._tag === "RequestError"
+      ? "connection failed"
+      : `the response body (status ${error.response.status}) was cut off`
+    return new LLMError.TransportError({
+      reason: scrub(`${what}: ${describeCause(error.cause ?? error.description ?? error.reason)}`)
+    })
+  }
+
+  const headerLookup = (response: HttpClientResponse.HttpClientResponse): RateLimitHeaders.HeaderLookup =>
+    response instanceof BufferedResponse ? response.rawHeaders : response.headers
+
+  const fromErrorStatus = (status: number, lookup: RateLimitHeaders.HeaderLookup, text: string): LLMError.ProviderError => {
+    const fields = errorFields(scrub(text))
+    if (status === 429) {
+      if (fields.code === "insufficient_quota" || fields.type === "insufficient_quota") {
+        return new LLMError.RateLimitError({ kind: "quota", detail: fields.message })
+      }
+      const kind = fields.type === "tokens" || tokensLimit.test(fields.message) ? "tokens" : "requests"
+      const retryAfter = RateLimitHeaders.retryAfter(lookup)
+      return new LLMError.RateLimitError(
+        retryAfter === undefined ? { kind, detail: fields.message } : { kind, retryAfter, detail: fields.message }
+      )
+    }
+    return new LLMError.ApiError({
+      status,
+      ...(fields.type === undefined ? {} : { type: fields.type }),
+      ...(fields.code === undefined ? {} : { code: fields.code }),
+      ...(fields.param === undefined ? {} : { param: fields.param }),
+      detail: fields.message === "" ? `HTTP ${status}` : fields.message,
+      retryable: LLMError.isRetryableStatus(status)
+    })
+  }
+
+  const toReply = <A>(
+    response: HttpClientResponse.HttpClientResponse,
+    text: string,
+    decode: Decode<A>
+  ): Either.Either<Provider.Reply<A>, LLMError.ProviderError> => {
+    const status = response.status
+    const lookup = headerLookup(response)
+    if (status < 200 || status >= 300) return Either.left(fromErrorStatus(status, lookup, text))
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (cause) {
+      return Either.left(
+        new LLMError.DecodeError({
+          reason: scrub(
+            `the body is not valid JSON, probably truncated or garbled (${describeCause(cause)}): ${clip(text)}`
+          ),
+          retryable: true
+        })
+      )
+    }
+    const decoded = decode(json)
+    if (Either.isRight(decoded)) {
+      return Either.right({ response: decoded.right, rateLimit: RateLimitHeaders.parse(lookup) })
+    }
+    // some gateways answer 200 with an error object
+    if (typeof json === "object" && json !== null && "error" in json && !("choices" in json) && !("data" in json)) {
+      const fields = errorFields(text)
+      const code = Number(fields.code)
+      const errorStatus = Number.isInteger(code) && code >= 400 && code < 600 ? code : 502
+      return Either.left(fromErrorStatus(errorStatus, lookup, text))
+    }
+    return Either.left(
+      new LLMError.DecodeError({ reason: scrub(`the JSON is not a valid response: ${decoded.left.message}`), retryable: false })
+    )
+  }
+
+  const send = <A>(
+    base: HttpClientRequest.HttpClientRequest,
+    body: string,
+    decode: Decode<A>
+  ): Effect.Effect<Provider.Reply<A>, LLMError.ProviderError> => {
+    const effect = Effect.matchEffect(client.execute(HttpClientRequest.setBody(base, HttpBody.raw(body))), {
+      onFailure: (error) => Effect.fail(fromHttpClientError(error)),
+      onSuccess: (response) =>
+        Effect.matchEffect(response.text, {
+          onFailure: (error) => Effect.fail(fromHttpClientError(error)),
+          onSuccess: (text) => toReply(response, text, decode)
+        })
+    })
+    return timeout === undefined
+      ? effect
+      : Effect.timeoutFail(effect, { duration: timeout, onTimeout: () => new LLMError.TimeoutError({ timeout }) })
+  }
+
+  const decodeChat: Decode<ChatResponse.ChatResponse> = Schema.decodeUnknownEither(ChatResponse.ChatResponse)
+  const decodeEmbeddings: Decode<Embedding.EmbeddingResponse> = Schema.decodeUnknownEither(Embedding.EmbeddingResponse)
+
+  return {
+    name: options.name ?? providerName(baseUrl),
+    chat: (request) => send(chatRequest, JSON.stringify(request), decodeChat),
+    embed: (request) => send(embeddingsRequest, JSON.stringify(request), decodeEmbeddings)
+  }
+}

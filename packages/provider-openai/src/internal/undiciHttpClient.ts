@@ -1,0 +1,294 @@
+import * as Cookies from "@effect/platform/Cookies"
+import * as Headers from "@effect/platform/Headers"
+import type * as HttpBody from "@effect/platform/HttpBody"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as IncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as UrlParams from "@effect/platform/UrlParams"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Inspectable from "effect/Inspectable"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { IncomingHttpHeaders } from "node:http"
+import * as Undici from "undici"
+
+/**
+ * A response whose body has been read in full (or failed while being read) before the response is
+ * handed out: one callback chain, no Node stream, no per-response fibers.
+ *
+ * @internal
+ */
+export class BufferedResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
+  readonly [IncomingMessage.TypeId]: IncomingMessage.TypeId = IncomingMessage.TypeId
+  readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
+
+  constructor(
+    readonly request: HttpClientRequest.HttpClientRequest,
+    readonly status: number,
+    readonly rawHeaders: IncomingHttpHeaders,
+    private readonly body: Buffer | undefined,
+    private readonly bodyError: unknown
+  ) {
+    super()
+  }
+
+  private cachedHeaders: Headers.Headers | undefined
+  get headers(): Headers.Headers {
+    return this.cachedHeaders ??= Headers.fromInput(this.rawHeaders)
+  }
+
+  get cookies(): Cookies.Cookies {
+    const header = this.rawHeaders["set-cookie"]
+    return header === undefined ? Cookies.empty : Cookies.fromSetCookie(header)
+  }
+
+  get remoteAddress(): Option.Option<string> {
+    return Option.none()
+  }
+
+  private fail(cause: unknown, description?: string): HttpClientError.ResponseError {
+    return new HttpClientError.ResponseError({
+      request: this.request,
+      response: this,
+      reason: "Decode",
+      cause,
+      ...(description === undefined ? {} : { description })
+    })
+  }
+
+  private cachedText: Either.Either<string, HttpClientError.ResponseError> | undefined
+  /** The body as text, or the error that cut it off. Synchronous: the body is already here. */
+  textEither(): Either.Either<string, HttpClientError.ResponseError> {
+    if (this.cachedText !== undefined) return this.cachedText
+    if (this.body === undefined) {
+      const message = this.bodyError instanceof Error ? this.bodyError.message : String(this.bodyError)
+      return this.cachedText = Either.left(this.fail(this.bodyError, `the response body was cut off: ${message}`))
+    }
+    return this.cachedText = Either.right(this.body.toString("utf8"))
+  }
+
+  get text(): Effect.Effect<string, HttpClientError.ResponseError> {
+    return this.textEither()
+  }
+
+  get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
+    return Either.flatMap(this.textEither(), (text) => {
+      try {
+        return Either.right(text === "" ? null : JSON.parse(text) as unknown)
+      } catch (cause) {
+        return Either.left(this.fail(cause))
+      }
+    })
+  }
+
+  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.ResponseError> {
+    return Either.map(this.textEither(), (text) => UrlParams.fromInput(new URLSearchParams(text)))
+  }
+
+  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
+    if (this.body === undefined) return Either.flatMap(this.textEither(), () => Either.left(this.fail(this.bodyError)))
+    const body = this.body
+    return Effect.succeed(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer)
+  }
+
+  get formData(): Effect.Effect<FormData, HttpClientError.ResponseError> {
+    return Effect.flatMap(this.arrayBuffer, (buffer) =>
+      Effect.tryPromise({
+        try: () => {
+          const init: Record<string, string> = {}
+          const contentType = this.rawHeaders["content-type"]
+          if (contentType !== undefined) init["content-type"] = contentType
+          return new Response(buffer, { headers: init }).formData()
+        },
+        catch: (cause) => this.fail(cause)
+      }))
+  }
+
+  get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
+    return this.body === undefined
+      ? Stream.fromEffect(Effect.flatMap(this.textEither(), () => Effect.fail(this.fail(this.bodyError))))
+      : Stream.succeed(this.body)
+  }
+
+  toJSON(): unknown {
+    return IncomingMessage.inspect(this, {
+      _id: "@effect/platform/HttpClientResponse",
+      request: this.request.toJSON(),
+      status: this.status
+    })
+  }
+}
+
+const requestBody = (body: HttpBody.HttpBody): string | Uint8Array | null | undefined => {
+  switch (body._tag) {
+    case "Empty":
+      return null
+    case "Uint8Array":
+      return body.body
+    case "Raw":
+      return typeof body.body === "string" || body.body instanceof Uint8Array ? body.body : undefined
+    case "FormData":
+    case "Stream":
+      return undefined
+  }
+}
+
+const cancelled = new Error("request interrupted")
+
+/**
+ * One exchange, as an undici (v7) dispatch handler: the response is buffered and handed to the
+ * fiber in one callback. Interruption aborts the request, even while it waits for a connection.
+ */
+class Exchange implements Undici.Dispatcher.DispatchHandler {
+  controller: Undici.Dispatcher.DispatchController | undefined = undefined
+  interrupted = false
+  status = 0
+  headers: IncomingHttpHeaders = {}
+  chunks: Array<Buffer> = []
+  size = 0
+  gotHeaders = false
+  done = false
+
+  constructor(
+    readonly request: HttpClientRequest.HttpClientRequest,
+    readonly resume: (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>) => void
+  ) {}
+
+  onRequestStart(controller: Undici.Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.interrupted) controller.abort(cancelled)
+  }
+
+  onResponseStart(
+    _controller: Undici.Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders
+  ): void {
+    if (statusCode < 200) return // 1xx: informational, the real response follows
+    this.status = statusCode
+    this.headers = headers
+    this.gotHeaders = true
+  }
+
+  onResponseData(_controller: Undici.Dispatcher.DispatchController, chunk: Buffer): void {
+    this.chunks.push(chunk)
+    this.size += chunk.length
+  }
+
+  onResponseEnd(): void {
+    if (this.done) return
+    this.done = true
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
+    this.chunks = []
+    this.resume(Effect.succeed(new BufferedResponse(this.request, this.status, this.headers, body, undefined)))
+  }
+
+  onResponseError(_controller: Undici.Dispatcher.DispatchController | undefined, error: Error): void {
+    if (this.done) return
+    this.done = true
+    this.chunks = []
+    if (this.interrupted) return
+    this.resume(
+      this.gotHeaders
+        ? Effect.succeed(new BufferedResponse(this.request, this.status, this.headers, undefined, error))
+        : Effect.fail(
+          new HttpClientError.RequestError({ request: this.request, reason: "Transport", cause: error, description: error.message })
+        )
+    )
+  }
+
+  interrupt(): void {
+    this.interrupted = true
+    if (this.controller !== undefined && !this.done) this.controller.abort(cancelled)
+  }
+}
+
+const originAndPath = (url: string): { readonly origin: string; readonly path: string } | undefined => {
+  // fast path for the common absolute http(s) URL without query parameters or hash
+  const schemeEnd = url.indexOf("://")
+  if (schemeEnd === -1) return undefined
+  const pathStart = url.indexOf("/", schemeEnd + 3)
+  return pathStart === -1
+    ? { origin: url, path: "/" }
+    : { origin: url.slice(0, pathStart), path: url.slice(pathStart) }
+}
+
+const leanClients = new WeakSet<HttpClient.HttpClient>()
+
+/** Whether a client is one of ours (it makes no spans, so there is nothing to turn off). @internal */
+export const isLeanClient = (client: HttpClient.HttpClient): boolean => leanClients.has(client)
+
+/** @internal */
+export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
+  const client = makeClient(dispatcher)
+  leanClients.add(client)
+  return client
+}
+
+const makeClient = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient =>
+  HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (effect) =>
+      Effect.flatMap(effect, (request) => {
+        let target: { readonly origin: string; readonly path: string } | undefined
+        if (Option.isNone(request.hash) && request.urlParams.length === 0) {
+          target = originAndPath(request.url)
+        }
+        if (target === undefined) {
+          const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+          if (Either.isLeft(url)) {
+            return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
+          }
+          target = { origin: url.right.origin, path: url.right.pathname + url.right.search + url.right.hash }
+        }
+        const body = requestBody(request.body)
+        if (body === undefined) {
+          return Effect.fail(
+            new HttpClientError.RequestError({
+              request,
+              reason: "Encode",
+              description: `the lean undici client sends string and byte bodies only, not ${request.body._tag}`
+            })
+          )
+        }
+        const options: Undici.Dispatcher.DispatchOptions = {
+          origin: target.origin,
+          path: target.path,
+          method: request.method,
+          headers: request.headers,
+          body,
+          // timeouts are the caller's (Effect.timeout, the provider's and the manager's)
+          headersTimeout: 0,
+          bodyTimeout: 0
+        }
+        return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
+          const exchange = new Exchange(request, resume)
+          try {
+            dispatcher.dispatch(options, exchange)
+          } catch (cause) {
+            exchange.onResponseError(undefined, cause instanceof Error ? cause : new Error(String(cause)))
+          }
+          return Effect.sync(() => exchange.interrupt())
+        })
+      }),
+    (request) => Effect.succeed(request)
+  )
+
+/** @internal */
+export const makeAgent = (options: {
+  readonly connections?: number | undefined
+  readonly keepAliveTimeout?: number | undefined
+}): Effect.Effect<Undici.Agent, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() =>
+      new Undici.Agent({
+        connections: options.connections ?? null,
+        ...(options.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: options.keepAliveTimeout }),
+        pipelining: 1
+      })
+    ),
+    (agent) => Effect.promise(() => agent.destroy())
+  )
