@@ -1,0 +1,249 @@
+/**
+ * Runs a JSONL batch file through the RequestManager: lines stream in, Batch output lines stream out
+ * in input order as they finish, in constant memory whatever the file size. The output is written
+ * to `OUTPUT.partial` and renamed over `OUTPUT` at the end, so a crash never leaves a half-written
+ * file under the final name; a rerun answers what was done from the cache and rewrites it complete.
+ *
+ * @since 0.1.0
+ */
+import { RequestManager } from "@fastllm/core"
+import type { BatchStats } from "@fastllm/core"
+import * as NodeSink from "@effect/platform-node/NodeSink"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import * as BatchLine from "./BatchLine.js"
+import * as Progress from "./Progress.js"
+
+/**
+ * A problem with the command line or the environment (unreadable input, unwritable output, bad
+ * option): the run does not start, and the CLI exits with code 2.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConfigurationError extends Schema.TaggedError<ConfigurationError>()("ConfigurationError", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/**
+ * How progress is shown: a redrawn bar (terminals), a log line per interval, or nothing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ProgressMode = "bar" | "log" | "none"
+
+/**
+ * Options of {@link run}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly input: string
+  /** Output path; undefined writes the output lines to stdout. */
+  readonly output?: string | undefined
+  /** Replaces the model of every request. */
+  readonly model?: string | undefined
+  /** Default `"none"`. */
+  readonly progress?: ProgressMode | undefined
+  /** Time between progress updates. Default 200 ms for the bar, 5 s for log lines. */
+  readonly progressIntervalMillis?: number | undefined
+  /** Print the summary at the end (to stderr). Default false. */
+  readonly summary?: boolean | undefined
+  /** Write the final `BatchStats` (plus `wallMillis`) as JSON to this path. */
+  readonly statsJson?: string | undefined
+  /** Where progress and the summary go. Default: process.stderr. */
+  readonly log?: ((text: string) => void) | undefined
+}
+
+/**
+ * What a finished run reports.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Outcome {
+  readonly stats: BatchStats.BatchStats
+  readonly wallMillis: number
+  /** Lines written. */
+  readonly lines: number
+  /** Lines that report a failure. */
+  readonly failed: number
+}
+
+const isBlank = (byte: number) => byte === 32 || byte === 9 || byte === 13 || byte === 10
+
+/**
+ * Counts the non-blank lines of a file in one streaming pass over its bytes (for progress and ETA).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const countLines = (path: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => {
+    let count = 0
+    let content = false
+    return fs.stream(path, { chunkSize: 1024 * 1024 }).pipe(
+      Stream.runForEach((bytes) =>
+        Effect.sync(() => {
+          for (let i = 0; i < bytes.length; i++) {
+            const byte = bytes[i]!
+            if (byte === 10) {
+              if (content) count++
+              content = false
+            } else if (!content && !isBlank(byte)) {
+              content = true
+            }
+          }
+        })
+      ),
+      Effect.map(() => count + (content ? 1 : 0))
+    )
+  })
+
+const describe = (error: unknown): string =>
+  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
+    ? error.message
+    : String(error)
+
+/**
+ * Checks that the input is a readable file and the output writable (creating `OUTPUT.partial`),
+ * before any request is made; returns the number of non-blank input lines.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const prepare = (
+  options: Pick<Options, "input" | "output">
+): Effect.Effect<number, ConfigurationError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const info = yield* fs.stat(options.input).pipe(
+      Effect.mapError((e) => new ConfigurationError({ reason: `Cannot read input ${options.input}: ${describe(e)}` }))
+    )
+    if (info.type !== "File") {
+      return yield* new ConfigurationError({ reason: `Cannot read input ${options.input}: not a file` })
+    }
+    const total = yield* countLines(options.input).pipe(
+      Effect.mapError((e) => new ConfigurationError({ reason: `Cannot read input ${options.input}: ${describe(e)}` }))
+    )
+    const partial = options.output === undefined ? undefined : `${options.output}.partial`
+    if (partial !== undefined) {
+      yield* fs.writeFileString(partial, "").pipe(
+        Effect.mapError((e) =>
+          new ConfigurationError({ reason: `Cannot write output ${options.output}: ${describe(e)}` })
+        )
+      )
+    }
+
+    return total
+  })
+
+/**
+ * Runs a batch file with the RequestManager in context and returns the final stats.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const run = (
+  options: Options
+): Effect.Effect<Outcome, ConfigurationError, RequestManager.RequestManager | FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const manager = yield* RequestManager.RequestManager
+    const log = options.log ?? ((text: string) => void process.stderr.write(text))
+    const startedAt = yield* Clock.currentTimeMillis
+
+    const total = yield* prepare(options)
+    const partial = options.output === undefined ? undefined : `${options.output}.partial`
+
+    // Parsed lines waiting for their result, by position: at most the manager's window at a time.
+    const pending = new Map<number, BatchLine.ParsedLine>()
+    let position = 0
+    let lines = 0
+    let failed = 0
+    const inputs = fs.stream(options.input, { chunkSize: 256 * 1024 }).pipe(
+      Stream.decodeText(),
+      Stream.splitLines,
+      Stream.zipWithIndex,
+      Stream.filter(([text]) => text.trim() !== ""),
+      Stream.map(([text, lineIndex]) => {
+        const parsed = BatchLine.parse(lineIndex === 0 ? text.replace(/^\uFEFF/, "") : text, lineIndex + 1, {
+          model: options.model
+        })
+        pending.set(position++, parsed)
+        // A line that is not a request still takes its slot (and is counted as failed by the
+        // manager); its output line is the parse error, not the placeholder's.
+        return parsed._tag === "Request" ? parsed.input : null
+      })
+    )
+
+    const outputText = manager.stream(inputs, { total }).pipe(
+      Stream.map((result) => {
+        const parsed = pending.get(result.index)
+        pending.delete(result.index)
+        if (parsed === undefined) return "" // unreachable: every result has its line
+        const line = BatchLine.toOutput(parsed, result)
+        lines++
+        if (BatchLine.isFailure(line)) failed++
+        return JSON.stringify(line) + "\n"
+      }),
+      // Write in batches of whatever is ready (at most every 100 ms): one syscall per line is slow.
+      Stream.groupedWithin(512, "100 millis"),
+      Stream.map(Chunk.join(""))
+    )
+
+    const sink = partial === undefined
+      ? NodeSink.fromWritable<Error, string>(() => process.stdout, (e) => new Error(describe(e)), { endOnDone: false })
+      : Sink.mapInput(fs.sink(partial), (text: string) => new TextEncoder().encode(text))
+
+    const mode = options.progress ?? "none"
+    const interval = options.progressIntervalMillis ?? (mode === "bar" ? 200 : 5000)
+    const draw = (stats: BatchStats.BatchStats) =>
+      Effect.sync(() => {
+        if (mode === "bar") log(`\r\x1b[2K${Progress.bar(stats, (process.stderr.columns ?? 100) - 1)}`)
+        else log(Progress.logLine(stats) + "\n")
+      })
+    const progressFiber = mode === "none"
+      ? undefined
+      : yield* manager.progress(`${interval} millis`).pipe(
+        Stream.drop(mode === "log" ? 1 : 0),
+        Stream.runForEach(draw),
+        Effect.fork
+      )
+
+    yield* Stream.run(outputText, sink).pipe(
+      Effect.mapError((e) => new ConfigurationError({ reason: `Cannot write output: ${describe(e)}` }))
+    )
+    if (progressFiber !== undefined) {
+      yield* Fiber.interrupt(progressFiber)
+      if (mode === "bar") yield* Effect.flatMap(manager.snapshot, draw).pipe(Effect.zipRight(Effect.sync(() => log("\n"))))
+    }
+    if (partial !== undefined && options.output !== undefined) {
+      const output = options.output
+      yield* fs.rename(partial, output).pipe(
+        Effect.mapError((e) => new ConfigurationError({ reason: `Cannot write output ${output}: ${describe(e)}` }))
+      )
+    }
+    const stats = yield* manager.snapshot
+    const wallMillis = (yield* Clock.currentTimeMillis) - startedAt
+    if (options.summary === true) log(Progress.summary(stats, wallMillis) + "\n")
+    if (options.statsJson !== undefined) {
+      const statsJson = options.statsJson
+      yield* fs.writeFileString(statsJson, JSON.stringify({ ...stats, wallMillis, lines, failed }, null, 2) + "\n").pipe(
+        Effect.mapError((e) => new ConfigurationError({ reason: `Cannot write stats ${statsJson}: ${describe(e)}` }))
+      )
+    }
+    return { stats, wallMillis, lines, failed }
+  })
