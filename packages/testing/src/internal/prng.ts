@@ -1,0 +1,16 @@
+/**
+ * A small seeded PRNG (mulberry32): fast, 32-bit state, good enough for picking faults and
+ * latencies reproducibly. Not for cryptography.
+ *
+ * @internal
+ */
+export const mulberry32 = (seed: number): () => number => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
