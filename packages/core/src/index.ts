@@ -30,3 +30,7 @@ export * as RequestKey from "./RequestKey.js"
 export * as RequestManager from "./RequestManager.js"
 /** @since 0.1.0 */
 export * as TokenStats from "./TokenStats.js"
+/** @since 0.1.0 */
+export * as RequestBatch from "./RequestBatch.js"
+/** @since 0.1.0 */
+export * as ResponseWrapper from "./ResponseWrapper.js"
