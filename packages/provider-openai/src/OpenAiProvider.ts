@@ -12,9 +12,9 @@
  * | 429 with `insufficient_quota`                  | `RateLimitError` kind `quota` (not retryable)  |
  * | 408, 409, 5xx                                  | `ApiError`, retryable                          |
  * | other 4xx (400, 401, 403, 404, 422, ...)       | `ApiError` with OpenAI's type/code/param, not retryable |
- * | connection refused or reset, body cut off      | `TransportError`                               |
+ * | connection refused or reset before a response  | `TransportError`                               |
  * | the provider's own `timeout` elapsed           | `TimeoutError`                                 |
- * | 200 with a body that is not JSON               | `DecodeError`, retryable                       |
+ * | 200 with a body that is not JSON, or cut off   | `DecodeError`, retryable                       |
  * | 200 with JSON that is not a response           | `DecodeError`, not retryable                   |
  *
  * The rate-limit headers (`x-ratelimit-*`) of every successful response come back in

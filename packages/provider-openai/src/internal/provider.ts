@@ -146,11 +146,17 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
         reason: scrub(`cannot send to ${error.request.url}: ${error.description ?? describeCause(error.cause)}`)
       })
     }
-    const what = error._tag === "RequestError"
-      ? "connection failed"
-      : `the response body (status ${error.response.status}) was cut off`
+    if (error._tag === "ResponseError") {
+      // the status line and headers arrived, then the body was cut off: a truncated response
+      return new LLMError.DecodeError({
+        reason: scrub(
+          `the response body (status ${error.response.status}) was cut off: ${describeCause(error.cause ?? error.description ?? error.reason)}`
+        ),
+        retryable: true
+      })
+    }
     return new LLMError.TransportError({
-      reason: scrub(`${what}: ${describeCause(error.cause ?? error.description ?? error.reason)}`)
+      reason: scrub(`connection failed: ${describeCause(error.cause ?? error.description ?? error.reason)}`)
     })
   }
 
