@@ -401,7 +401,6 @@ export class Engine {
     const seed = this.options.faults?.seed ?? 0
     if (initial || "faults" in patch) {
       this.faultRandom = mulberry32(seed)
-      this.burstUntil = 0
     }
     if (initial || "faults" in patch || "latency" in patch) this.latencyRandom = mulberry32(seed ^ 0x5bd1e995)
   }
