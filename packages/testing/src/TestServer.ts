@@ -9,6 +9,12 @@
  * (finish_reason `"length"`) when longer. Tokens are estimated everywhere as ceil(characters / 4):
  * `prompt_tokens` over the text of all messages, `completion_tokens` over the reply.
  *
+ * Rate limits: with `requestsPerMinute`/`tokensPerMinute` set, every response (errors and GETs
+ * included) carries `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`; a chat/embeddings
+ * request takes 1 request and prompt + max tokens (embeddings: input tokens) from buckets that
+ * refill continuously over a minute, or gets a 429 `rate_limit_exceeded` (type `requests` or
+ * `tokens`) with `retry-after` (s, rounded up) and `retry-after-ms`. Refused requests take nothing.
+ *
  * The hot path is plain `node:http` (no fiber per request): see `internal/server.ts` and
  * bench/testing-server.ts for the measurement behind that choice.
  *

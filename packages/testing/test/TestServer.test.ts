@@ -205,6 +205,13 @@ describe("TestServer", () => {
       assert.strictEqual(header(refused, "retry-after"), String(Math.ceil(retryAfterMs / 1000)))
       assert.strictEqual(RateLimitHeaders.parse(refused.headers)?.remainingRequests, 0)
       assert.match(header(refused, "x-ratelimit-reset-requests") ?? "", /^\d+(\.\d+)?s$/)
+      // headers on every response, errors and GETs too, without taking from the buckets
+      const badRequest = yield* call(url, { body: { model: "m" } })
+      assert.strictEqual(badRequest.status, 400)
+      assert.deepStrictEqual(RateLimitHeaders.parse(badRequest.headers)?.limitRequests, 3)
+      const models = yield* call(`${server.url}/models`)
+      assert.strictEqual(models.status, 200)
+      assert.strictEqual(RateLimitHeaders.parse(models.headers)?.remainingRequests, 0)
       const stats = yield* server.stats
       assert.strictEqual(stats.rateLimited, 1)
       assert.strictEqual(stats.byStatus[429], 1)

@@ -453,7 +453,7 @@ export class Engine {
       return this.route(method ?? "GET", path, authorization, body)
     } catch (error) {
       if (error instanceof Refusal) return error.outcome
-      if (error instanceof RequestError) return this.error(error.status, error.error, {})
+      if (error instanceof RequestError) return this.error(error.status, error.error, this.peekHeaders())
       throw error
     }
   }
@@ -476,12 +476,12 @@ export class Engine {
       return this.json(200, {
         object: "list",
         data: this.listedModels().map((id) => this.modelObject(id))
-      }, {})
+      }, this.peekHeaders())
     }
     if (method === "GET" && path.startsWith("/v1/models/")) {
       const id = decodeURIComponent(path.slice("/v1/models/".length))
       this.checkModel(id)
-      return this.json(200, this.modelObject(id), {})
+      return this.json(200, this.modelObject(id), this.peekHeaders())
     }
     throw new RequestError(404, {
       message: `Invalid URL (${method} ${path})`,
@@ -636,6 +636,30 @@ export class Engine {
     return undefined
   }
 
+  /** The `x-ratelimit-*` headers of the buckets as they are now (none without limits). */
+  private limitHeaders(): Record<string, string> {
+    const requests = this.requestBucket
+    const tokens = this.tokenBucket
+    if (requests === undefined && tokens === undefined) return {}
+    return RateLimitHeaders.toHeaders({
+      limitRequests: requests?.limit,
+      remainingRequests: requests === undefined ? undefined : Math.floor(requests.level),
+      resetRequestsMillis: requests?.resetMillis(),
+      limitTokens: tokens?.limit,
+      remainingTokens: tokens === undefined ? undefined : Math.floor(tokens.level),
+      resetTokensMillis: tokens?.resetMillis()
+    })
+  }
+
+  /** Refills the buckets and returns their headers without taking anything. */
+  private peekHeaders(): Record<string, string> {
+    if (this.requestBucket === undefined && this.tokenBucket === undefined) return {}
+    const now = this.now()
+    this.requestBucket?.refill(now)
+    this.tokenBucket?.refill(now)
+    return this.limitHeaders()
+  }
+
   /** Takes one request and `tokenCost` tokens from the buckets, or throws a 429 when either is short. */
   private takeOrRefuse(model: string, tokenCost: number, now: number): Record<string, string> {
     const requests = this.requestBucket
@@ -649,14 +673,7 @@ export class Engine {
       if (requests !== undefined) requests.level -= 1
       if (tokens !== undefined) tokens.level -= tokenCost
     }
-    const headers = RateLimitHeaders.toHeaders({
-      limitRequests: requests?.limit,
-      remainingRequests: requests === undefined ? undefined : Math.floor(requests.level),
-      resetRequestsMillis: requests?.resetMillis(),
-      limitTokens: tokens?.limit,
-      remainingTokens: tokens === undefined ? undefined : Math.floor(tokens.level),
-      resetTokensMillis: tokens?.resetMillis()
-    })
+    const headers = this.limitHeaders()
     if (requestWait > 0 || tokenWait > 0) {
       const outcome = requestWait >= tokenWait
         ? this.refuse(model, "requests", requestWait, headers, requests!, 1)
