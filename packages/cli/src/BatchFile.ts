@@ -212,13 +212,17 @@ export const run = (
     const interval = options.progressIntervalMillis ?? (mode === "bar" ? 200 : 5000)
     const draw = (stats: BatchStats.BatchStats) =>
       Effect.sync(() => {
-        if (mode === "bar") log(`\r\x1b[2K${Progress.bar(stats, (process.stderr.columns ?? 100) - 1)}`)
+        if (mode === "bar") {
+          const columns = process.stderr.columns
+          log(`\r\x1b[2K${Progress.bar(stats, columns !== undefined && columns >= 40 ? columns - 1 : 119)}`)
+        }
         else log(Progress.logLine(stats) + "\n")
       })
     const progressFiber = mode === "none"
       ? undefined
       : yield* manager.progress(`${interval} millis`).pipe(
         Stream.drop(mode === "log" ? 1 : 0),
+        Stream.filter((stats) => stats.total > 0),
         Stream.runForEach(draw),
         Effect.fork
       )

@@ -47,7 +47,7 @@ const counters = (stats: BatchStats.BatchStats): string =>
  */
 export const bar = (stats: BatchStats.BatchStats, width = 100): string => {
   const text = counters(stats)
-  const barWidth = Math.max(10, Math.min(30, width - text.length - 3))
+  const barWidth = width - text.length - 3 >= 24 ? 24 : 10
   const fraction = stats.total > 0 ? Math.min(1, stats.done / stats.total) : 0
   const filled = Math.round(fraction * barWidth)
   const line = `[${"#".repeat(filled)}${"-".repeat(barWidth - filled)}] ${text}`

@@ -1,0 +1,19 @@
+/**
+ * The `fastllm` command: JSONL batches in, JSONL results out, with progress, cache and resume.
+ * Its parts are public so that a program can run a batch file the way the CLI does.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as AutoProvider from "./AutoProvider.js"
+/** @since 0.1.0 */
+export * as BatchFile from "./BatchFile.js"
+/** @since 0.1.0 */
+export * as BatchLine from "./BatchLine.js"
+/** @since 0.1.0 */
+export * as Cli from "./Cli.js"
+/** @since 0.1.0 */
+export * as MockServer from "./MockServer.js"
+/** @since 0.1.0 */
+export * as Progress from "./Progress.js"
