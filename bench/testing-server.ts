@@ -150,9 +150,12 @@ async function main(): Promise<void> {
 }
 
 function format(result: { rps: number; cpuPerRequestMs: number | undefined }): string {
-  return `${Math.round(result.rps)} req/s, ${
-    result.cpuPerRequestMs === undefined ? "?" : (result.cpuPerRequestMs * 1000).toFixed(1)
-  } µs CPU/request`
+  if (result.cpuPerRequestMs === undefined) return `${Math.round(result.rps)} req/s`
+  const micros = result.cpuPerRequestMs * 1000
+  const busy = result.rps * result.cpuPerRequestMs / 10 // percent of one core
+  return `${Math.round(result.rps)} req/s, ${micros.toFixed(1)} µs CPU/request (${
+    busy.toFixed(0)
+  }% of a core; one core would serve ~${Math.round(1e6 / micros)} req/s)`
 }
 
 function cpuTicks(pid: number): number {

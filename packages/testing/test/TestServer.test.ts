@@ -384,6 +384,21 @@ describe("faults", () => {
       assert.strictEqual((yield* server.stats).faults.hang, 1)
     }))
 
+  it.live("closing the scope ends hung requests and stops listening", () =>
+    Effect.gen(function*() {
+      const { pending, url } = yield* Effect.scoped(Effect.gen(function*() {
+        const server = yield* TestServer.make({ faults: { hang: 1 } })
+        const pending = yield* Effect.forkDaemon(
+          call(`${server.url}/chat/completions`, { body: chat("x"), timeoutMs: 60_000 })
+        )
+        while ((yield* server.stats).inFlight === 0) yield* Effect.sleep("5 millis")
+        return { pending, url: server.url }
+      }))
+      const result = yield* Effect.either(Fiber.join(pending)).pipe(Effect.timeout("5 seconds"))
+      assert.isTrue(Either.isLeft(result))
+      assert.isTrue(Either.isLeft(yield* Effect.either(call(`${url}/models`))))
+    }))
+
   it.scopedLive("slowBody sends a valid body in several chunks", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make({ faults: { slowBody: 1, slowBodyMs: 80 } })

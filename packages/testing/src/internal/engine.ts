@@ -479,7 +479,12 @@ export class Engine {
       }, this.peekHeaders())
     }
     if (method === "GET" && path.startsWith("/v1/models/")) {
-      const id = decodeURIComponent(path.slice("/v1/models/".length))
+      let id = path.slice("/v1/models/".length)
+      try {
+        id = decodeURIComponent(id)
+      } catch {
+        // keep the raw id
+      }
       this.checkModel(id)
       return this.json(200, this.modelObject(id), this.peekHeaders())
     }

@@ -115,7 +115,22 @@ export const listen = (options: Options): Promise<RunningNodeServer> => {
     })
     req.on("end", () => {
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
-      act(req, res, engine.handle(req.method, req.url, req.headers.authorization, body))
+      let outcome: Outcome
+      try {
+        outcome = engine.handle(req.method, req.url, req.headers.authorization, body)
+      } catch (error) {
+        // a bug in the engine must not take the server (and the test run) down: answer 500
+        outcome = {
+          _tag: "Respond",
+          status: 500,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            error: { message: `Test server bug: ${String(error)}`, type: "server_error", param: null, code: null }
+          }),
+          delayMs: 0
+        }
+      }
+      act(req, res, outcome)
     })
   })
   server.keepAliveTimeout = 60_000
