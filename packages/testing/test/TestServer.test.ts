@@ -229,6 +229,10 @@ describe("TestServer", () => {
       const second = yield* call(url, { body: chat("abcd", { max_tokens: 80 }) })
       assert.strictEqual(second.status, 429)
       assert.strictEqual(errorOf(second)?.["type"], "tokens")
+      assert.match(String(errorOf(second)?.["message"]), /^Rate limit reached .* Limit 100, Used 81, Requested 81\./)
+      const huge = yield* call(url, { body: chat("abcd", { max_tokens: 500 }) })
+      assert.strictEqual(huge.status, 429)
+      assert.match(String(errorOf(huge)?.["message"]), /^Request too large/)
       // without max tokens a request costs 1 + defaultOutputTokens = 11
       const third = yield* call(url, { body: chat("abcd") })
       assert.strictEqual(third.status, 200)

@@ -701,10 +701,14 @@ export class Engine {
       ? ""
       : `: Limit ${bucket.limit}, Used ${Math.ceil(bucket.limit - bucket.level)}, Requested ${requested ?? 1}`
     const unit = kind === "requests" ? "requests per min (RPM)" : "tokens per min (TPM)"
+    // A request larger than the whole bucket can never pass: OpenAI says so in the same 429 shape.
+    const tooLarge = bucket !== undefined && (requested ?? 1) > bucket.limit
     return this.error(429, {
-      message: `Rate limit reached for ${model} in organization ${ORGANIZATION} on ${unit}${detail}. Please try again in ${
-        RateLimitHeaders.formatResetMillis(wait)
-      }. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+      message: `${tooLarge ? "Request too large" : "Rate limit reached"} for ${model} in organization ${ORGANIZATION} on ${unit}${detail}. ${
+        tooLarge
+          ? "The input or output tokens must be reduced in order to run successfully."
+          : `Please try again in ${RateLimitHeaders.formatResetMillis(wait)}.`
+      } Visit https://platform.openai.com/account/rate-limits to learn more.`,
       type: kind,
       param: null,
       code: "rate_limit_exceeded"
