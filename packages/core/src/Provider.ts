@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { ApiRequest, ApiResponse } from "./ApiRequest.js"
@@ -27,6 +28,17 @@ export interface Reply<A> {
 }
 
 /**
+ * Per-call options the RequestManager passes to a provider.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallOptions {
+  /** The per-attempt timeout. Only providers with `enforcesTimeout` need to honour it. */
+  readonly timeout?: Duration.Duration | undefined
+}
+
+/**
  * The Provider service tag.
  *
  * @since 0.1.0
@@ -46,9 +58,18 @@ export declare namespace Provider {
     /** Identifies the provider in cache keys (e.g. `"openai"`). */
     readonly name: string
     /** One chat completion, one attempt. */
-    readonly chat: (request: ChatRequest) => Effect.Effect<Reply<ChatResponse>, ProviderError>
+    readonly chat: (request: ChatRequest, options?: CallOptions) => Effect.Effect<Reply<ChatResponse>, ProviderError>
     /** One embeddings call, one attempt. */
-    readonly embed: (request: EmbeddingRequest) => Effect.Effect<Reply<EmbeddingResponse>, ProviderError>
+    readonly embed: (
+      request: EmbeddingRequest,
+      options?: CallOptions
+    ) => Effect.Effect<Reply<EmbeddingResponse>, ProviderError>
+    /**
+     * True when the provider enforces `CallOptions.timeout` itself (e.g. by aborting the HTTP
+     * request), failing with `TimeoutError`. The RequestManager then skips its generic timeout,
+     * which costs a fiber fork per attempt. Default false.
+     */
+    readonly enforcesTimeout?: boolean | undefined
   }
 }
 
@@ -106,14 +127,15 @@ export const layerFromFunctions = (options: Parameters<typeof fromFunctions>[0])
  */
 export const send = (
   provider: Provider.Service,
-  request: ApiRequest
+  request: ApiRequest,
+  options?: CallOptions
 ): Effect.Effect<Reply<ApiResponse>, ProviderError> =>
   request._tag === "Chat"
-    ? Effect.map(provider.chat(request.request), (reply) => ({
+    ? Effect.map(provider.chat(request.request, options), (reply) => ({
       response: { _tag: "Chat", response: reply.response },
       rateLimit: reply.rateLimit
     }))
-    : Effect.map(provider.embed(request.request), (reply) => ({
+    : Effect.map(provider.embed(request.request, options), (reply) => ({
       response: { _tag: "Embedding", response: reply.response },
       rateLimit: reply.rateLimit
     }))

@@ -1,6 +1,5 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -17,6 +16,7 @@ import * as ProviderModule from "../Provider.js"
 import * as RequestKey from "../RequestKey.js"
 import type * as RM from "../RequestManager.js"
 import * as TokenStats from "../TokenStats.js"
+import { mapOrdered } from "./orderedWindow.js"
 import { makeRateController } from "./rateLimiter.js"
 import { forEachTracker, Tracker } from "./tracker.js"
 
@@ -115,7 +115,7 @@ export const make = (
       Schedule.intersect(honourRetryAfter)
     )
     const serviceTracker = new Tracker(yield* Clock.currentTimeMillis, rate)
-    const inFlight = new Map<string, Deferred.Deferred<Outcome | undefined>>()
+    const inFlight = new Map<string, Array<(outcome: Outcome | undefined) => void>>()
 
     const cacheGet = (key: string, trackers: ReadonlyArray<Tracker>) =>
       cache.get(key).pipe(
@@ -137,64 +137,116 @@ export const make = (
         )
       )
 
+    const callOptions: ProviderModule.CallOptions = { timeout }
+    const withTimeout = provider.enforcesTimeout === true || !Duration.isFinite(timeout)
+      ? <A>(effect: Effect.Effect<A, ProviderError>) => effect
+      : <A>(effect: Effect.Effect<A, ProviderError>) =>
+        Effect.timeoutFail(effect, { duration: timeout, onTimeout: () => new TimeoutError({ timeout }) })
+    const attemptStarted = (t: Tracker) => {
+      t.apiCalls++
+      t.inFlight++
+    }
+    const attemptEnded = (t: Tracker) => {
+      t.inFlight--
+    }
+
     /** One provider call: wait for the rate limits, take a slot, send with the attempt timeout. */
     const attempt = (request: ApiRequest.ApiRequest, estimate: number, trackers: ReadonlyArray<Tracker>) =>
       rate.acquire(estimate).pipe(
         Effect.zipRight(slots.withPermits(1)(
           Effect.suspend(() => {
-            forEachTracker(trackers, (t) => {
-              t.apiCalls++
-              t.inFlight++
-            })
-            return ProviderModule.send(provider, request).pipe(
-              Effect.timeoutFail({ duration: timeout, onTimeout: () => new TimeoutError({ timeout }) }),
+            forEachTracker(trackers, attemptStarted)
+            return withTimeout(ProviderModule.send(provider, request, callOptions)).pipe(
               Effect.catchAllDefect((defect) =>
                 Effect.fail(new TransportError({ reason: `the provider failed unexpectedly: ${String(defect)}` }))
               ),
               Metric.trackDuration(metrics.latency),
-              Effect.ensuring(Effect.sync(() => forEachTracker(trackers, (t) => t.inFlight--)))
+              Effect.ensuring(Effect.sync(() => forEachTracker(trackers, attemptEnded)))
             )
           })
         )),
-        Effect.tap(() => Metric.increment(metrics.apiCalls)),
         Effect.tapBoth({
           onFailure: (error) => rate.onError(estimate, error),
           onSuccess: (reply) => rate.onReply(estimate, reply.response, reply.rateLimit)
         })
       )
 
-    /** Cache, then the provider with retries, then cache set. Run once per key in flight. */
-    const compute = (key: string, request: ApiRequest.ApiRequest, trackers: ReadonlyArray<Tracker>) =>
-      Effect.gen(function*() {
-        if (useCache) {
-          const hit = yield* cacheGet(key, trackers)
-          if (Option.isSome(hit) && hit.value._tag === request._tag) {
-            return { _tag: "Success", response: hit.value, fromCache: true, attempts: 0 } satisfies Outcome
-          }
-        }
+    /**
+     * Attempts with retries. The schedule driver is only built after a first retryable failure:
+     * `Effect.retry` costs several microseconds per item even when nothing fails.
+     */
+    const withRetries = <A>(
+      once: Effect.Effect<A, ProviderError>
+    ): Effect.Effect<A, ProviderError> => {
+      const retryFrom = (
+        error: ProviderError,
+        driver: Schedule.ScheduleDriver<unknown, ProviderError, never>
+      ): Effect.Effect<A, ProviderError> =>
+        driver.next(error).pipe(
+          Effect.matchEffect({
+            onFailure: () => Effect.fail(error),
+            onSuccess: () => Effect.catchAll(once, (next) => isRetryable(next) ? retryFrom(next, driver) : Effect.fail(next))
+          })
+        )
+      return Effect.catchAll(
+        once,
+        (error) =>
+          isRetryable(error) && maxRetries > 0
+            ? Effect.flatMap(Schedule.driver(retryPolicy), (driver) => retryFrom(error, driver))
+            : Effect.fail(error)
+      )
+    }
+
+    const onProviderDone = (
+      key: string,
+      attempts: number,
+      exit: Either.Either<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError>,
+      trackers: ReadonlyArray<Tracker>
+    ): Effect.Effect<Outcome> => {
+      const retries = attempts - 1
+      if (retries > 0) forEachTracker(trackers, (t) => t.retries += retries)
+      const counted = retries > 0 ? Metric.incrementBy(metrics.retries, retries) : Effect.void
+      if (Either.isLeft(exit)) {
+        return Effect.as(counted, { _tag: "Failure", error: exit.left, attempts })
+      }
+      const outcome: Outcome = { _tag: "Success", response: exit.right.response, fromCache: false, attempts }
+      return useCache
+        ? Effect.as(Effect.zipRight(counted, cacheSet(key, exit.right.response, trackers)), outcome)
+        : Effect.as(counted, outcome)
+    }
+
+    /** The provider with retries, then cache set. */
+    const callProvider = (key: string, request: ApiRequest.ApiRequest, trackers: ReadonlyArray<Tracker>) =>
+      Effect.suspend(() => {
         const estimate = rate.estimate(request)
         let attempts = 0
-        const exit = yield* Effect.suspend(() => {
+        const once = Effect.suspend(() => {
           attempts++
           return attempt(request, estimate, trackers)
-        }).pipe(
-          Effect.retry({ schedule: retryPolicy, while: isRetryable }),
-          Effect.either
+        })
+        return Effect.flatMap(
+          Effect.either(withRetries(once)),
+          (exit) => onProviderDone(key, attempts, exit, trackers)
         )
-        const retries = Math.max(0, attempts - 1)
-        if (retries > 0) {
-          forEachTracker(trackers, (t) => t.retries += retries)
-          yield* Metric.incrementBy(metrics.retries, retries)
-        }
-        if (Either.isLeft(exit)) {
-          return { _tag: "Failure", error: exit.left, attempts } satisfies Outcome
-        }
-        const response = exit.right.response
-        if (useCache) yield* cacheSet(key, response, trackers)
-        return { _tag: "Success", response, fromCache: false, attempts } satisfies Outcome
       })
 
-    /** Single-flight: the first item with a key computes; identical items in flight share it. */
+    /** Cache, then the provider. Run once per key in flight. */
+    const compute = (
+      key: string,
+      request: ApiRequest.ApiRequest,
+      trackers: ReadonlyArray<Tracker>
+    ): Effect.Effect<Outcome> =>
+      useCache
+        ? Effect.flatMap(cacheGet(key, trackers), (hit) =>
+          Option.isSome(hit) && hit.value._tag === request._tag
+            ? Effect.succeed<Outcome>({ _tag: "Success", response: hit.value, fromCache: true, attempts: 0 })
+            : callProvider(key, request, trackers))
+        : callProvider(key, request, trackers)
+
+    /**
+     * Single-flight: the first item with a key computes; identical items in flight wait for it.
+     * A plain waiter list instead of a `Deferred`: the leader pays nothing unless someone waits.
+     */
     const singleFlight = (
       key: string,
       request: ApiRequest.ApiRequest,
@@ -203,23 +255,28 @@ export const make = (
       Effect.suspend(() => {
         const running = inFlight.get(key)
         if (running !== undefined) {
-          return Effect.flatMap(Deferred.await(running), (outcome) =>
-            outcome === undefined
-              ? singleFlight(key, request, trackers) // the leader was interrupted: take over
-              : Effect.succeed({ outcome, shared: true }))
-        }
-        return Effect.flatMap(Deferred.make<Outcome | undefined>(), (deferred) => {
-          const raced = inFlight.get(key)
-          if (raced !== undefined) return singleFlight(key, request, trackers)
-          inFlight.set(key, deferred)
-          return compute(key, request, trackers).pipe(
-            Effect.onExit((exit) => {
-              inFlight.delete(key)
-              return Deferred.succeed(deferred, exit._tag === "Success" ? exit.value : undefined)
+          return Effect.flatMap(
+            Effect.async<Outcome | undefined>((resume) => {
+              running.push((outcome) => resume(Effect.succeed(outcome)))
             }),
-            Effect.map((outcome) => ({ outcome, shared: false }))
+            (outcome) =>
+              outcome === undefined
+                ? singleFlight(key, request, trackers) // the leader was interrupted: take over
+                : Effect.succeed({ outcome, shared: true })
           )
-        })
+        }
+        const waiters: Array<(outcome: Outcome | undefined) => void> = []
+        inFlight.set(key, waiters)
+        return compute(key, request, trackers).pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              inFlight.delete(key)
+              const outcome = exit._tag === "Success" ? exit.value : undefined
+              for (const wake of waiters) wake(outcome)
+            })
+          ),
+          Effect.map((outcome) => ({ outcome, shared: false }))
+        )
       })
 
     const finish = (result: RM.ItemResult, trackers: ReadonlyArray<Tracker>) =>
@@ -298,13 +355,10 @@ export const make = (
 
     const stream: RM.RequestManager.Service["stream"] = (requests, runOptions) =>
       Stream.unwrap(Effect.map(newRunTracker(runOptions?.total), (trackers) =>
-        requests.pipe(
-          Stream.zipWithIndex,
-          Stream.mapEffect(([input, index]) => {
-            submitted(trackers, 1)
-            return executeWith(input, index, undefined, trackers)
-          }, { concurrency: window })
-        )))
+        mapOrdered(requests, window, (input, index) => {
+          submitted(trackers, 1)
+          return executeWith(input, index, undefined, trackers)
+        })))
 
     const snapshot = Effect.map(Clock.currentTimeMillis, (now) => serviceTracker.snapshot(now))
 
