@@ -1,0 +1,214 @@
+/**
+ * The LMDB implementation behind `DiskCache`.
+ *
+ * @internal
+ */
+import { Cache, LLMError } from "@fastllm/core"
+import type { ApiRequest } from "@fastllm/core"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { open } from "lmdb"
+import type { Database, RootDatabase } from "lmdb"
+import * as Entry from "./entry.js"
+import * as LmdbFile from "./lmdbFile.js"
+
+/** Options of the disk cache (documented on the public `Options`). @internal */
+export interface Options {
+  readonly path: string
+  readonly timeToLive?: Duration.DurationInput | undefined
+  readonly maxEntries?: number | undefined
+  readonly durability?: "commit" | "flush" | undefined
+}
+
+/** The disk cache service (documented on the public `DiskCache.Service`). @internal */
+export interface Service extends Cache.Cache.Service {
+  readonly path: string
+  readonly size: Effect.Effect<number, LLMError.CacheError>
+  readonly prune: Effect.Effect<number, LLMError.CacheError>
+}
+
+const FORMAT_KEY = "format"
+const FORMAT_NAME = "fastllm-cache"
+/** @internal */
+export const ENTRIES_DB = "fastllm-entries"
+const META_DB = "fastllm-meta"
+/** Removals are committed in chunks so a prune never holds the write lock for long. */
+const REMOVE_CHUNK = 2_000
+
+const expiryFrom = (now: number, timeToLive: Duration.DurationInput | undefined): number => {
+  if (timeToLive === undefined) return Number.POSITIVE_INFINITY
+  const duration = Duration.decode(timeToLive)
+  return Duration.isFinite(duration) ? now + Duration.toMillis(duration) : Number.POSITIVE_INFINITY
+}
+
+const entryCount = (db: Database<Buffer, string>): number => {
+  const stats: unknown = db.getStats()
+  if (typeof stats === "object" && stats !== null && "entryCount" in stats && typeof stats.entryCount === "number") {
+    return stats.entryCount
+  }
+  throw new Error("LMDB returned no entry count")
+}
+
+/**
+ * Removes `keys` whose current bytes still satisfy `stillRemovable`, re-checked inside each write
+ * transaction: an entry another process rewrote meanwhile is left alone.
+ */
+const removeWhere = async (
+  db: Database<Buffer, string>,
+  keys: ReadonlyArray<string>,
+  stillRemovable: (bytes: Buffer) => boolean
+): Promise<number> => {
+  let removed = 0
+  for (let start = 0; start < keys.length; start += REMOVE_CHUNK) {
+    const chunk = keys.slice(start, start + REMOVE_CHUNK)
+    removed += await db.transaction(() => {
+      let n = 0
+      for (const key of chunk) {
+        const bytes = db.getBinaryFast(key)
+        if (bytes !== undefined && stillRemovable(bytes)) {
+          db.removeSync(key)
+          n++
+        }
+      }
+      return n
+    })
+  }
+  return removed
+}
+
+/** @internal */
+export const make = (options: Options): Effect.Effect<Service, LLMError.CacheError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const fail = (operation: string, reason: string, path: string) =>
+      new LLMError.CacheError({ operation, reason, path })
+
+    const location = LmdbFile.locate(options.path)
+    if (location instanceof LmdbFile.FileProblem) return yield* fail("open", location.reason, location.path)
+    const dataFile = location.dataFile
+    const problem = LmdbFile.validate(dataFile)
+    if (problem !== undefined) return yield* fail("open", problem.reason, problem.path)
+
+    const { entries, meta, root } = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => {
+          const root: RootDatabase = open({ path: dataFile, noSubdir: true, maxDbs: 4 })
+          try {
+            const meta = root.openDB<string, string>({ name: META_DB, encoding: "string" })
+            const entries = root.openDB<Buffer, string>({ name: ENTRIES_DB, encoding: "binary" })
+            return { root, meta, entries }
+          } catch (error) {
+            void root.close()
+            throw error
+          }
+        },
+        catch: (error) => fail("open", LmdbFile.describe(error), dataFile)
+      }),
+      ({ root }) => Effect.promise(() => root.close().catch(() => undefined))
+    )
+
+    const tryPromise = <A>(operation: string, f: () => Promise<A>) =>
+      Effect.tryPromise({ try: f, catch: (error) => fail(operation, LmdbFile.describe(error), dataFile) })
+    const trySync = <A>(operation: string, f: () => A) =>
+      Effect.try({ try: f, catch: (error) => fail(operation, LmdbFile.describe(error), dataFile) })
+
+    // Mark the store as ours, or refuse a store some other program made.
+    const format = yield* trySync("open", () => meta.get(FORMAT_KEY))
+    if (format === undefined) {
+      yield* tryPromise("open", () => meta.put(FORMAT_KEY, `${FORMAT_NAME}/${Entry.FORMAT_VERSION}`))
+    } else if (!format.startsWith(`${FORMAT_NAME}/`)) {
+      return yield* fail("open", `not an LMDB cache file (corrupt or foreign): it is marked "${format}"`, dataFile)
+    }
+
+    // A write is acknowledged when its transaction commits ("commit": survives a killed process)
+    // or, with "flush", once the commit is also synced to the disk (survives power loss).
+    const durable = <A>(write: Promise<A>): Promise<A> =>
+      options.durability === "flush" ? write.then((a) => root.flushed.then(() => a)) : write
+
+    const maxEntries = options.maxEntries === undefined ? undefined : Math.max(1, Math.floor(options.maxEntries))
+    // Evict down to 90% of the bound, so that a full store scans once per 10% of its size.
+    const evictTarget = maxEntries === undefined ? 0 : Math.floor(maxEntries * 0.9)
+    let evicting: Promise<number> | undefined
+
+    const evictOldest = async (): Promise<number> => {
+      if (maxEntries === undefined) return 0
+      const count = entryCount(entries)
+      if (count <= maxEntries) return 0
+      const ages: Array<{ readonly key: string; readonly writtenAt: number }> = []
+      for (const { key, value } of entries.getRange()) {
+        ages.push({ key, writtenAt: Entry.isCurrentFormat(value) ? Entry.writtenAt(value) : Number.NEGATIVE_INFINITY })
+      }
+      ages.sort((a, b) => a.writtenAt - b.writtenAt)
+      const victims = ages.slice(0, Math.max(0, ages.length - evictTarget))
+      const cutoff = victims.length === 0 ? Number.NEGATIVE_INFINITY : victims[victims.length - 1]!.writtenAt
+      return removeWhere(
+        entries,
+        victims.map((victim) => victim.key),
+        (bytes) => !Entry.isCurrentFormat(bytes) || Entry.writtenAt(bytes) <= cutoff
+      )
+    }
+
+    const maybeEvict = maxEntries === undefined ? Effect.void : Effect.suspend(() => {
+      if (evicting !== undefined) return Effect.void
+      return tryPromise("evict", () => {
+        evicting = evictOldest().finally(() => {
+          evicting = undefined
+        })
+        return evicting
+      })
+    })
+
+    /**
+     * Lazy purge of a stale entry, re-checked in the write transaction (another process may have
+     * rewritten it). Awaited, so a miss leaves the store clean; it only happens on the miss path,
+     * which an API call follows anyway. A failure here is logged, the read is still a miss.
+     */
+    const purge = (key: string, now: number) =>
+      tryPromise("purge", () => removeWhere(entries, [key], (bytes) => Entry.read(bytes, now)._tag !== "Hit")).pipe(
+        Effect.catchAll((error) => Effect.logDebug(error.message)),
+        Effect.asVoid
+      )
+
+    const get = (key: string): Effect.Effect<Option.Option<ApiRequest.ApiResponse>, LLMError.CacheError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        let read: Entry.Read | undefined
+        try {
+          const bytes = entries.getBinaryFast(Entry.storageKey(key))
+          if (bytes === undefined) return Effect.succeedNone
+          read = Entry.read(bytes, now)
+        } catch (error) {
+          return Effect.fail(fail("get", LmdbFile.describe(error), dataFile))
+        }
+        return read._tag === "Hit" ? Effect.succeedSome(read.value) : Effect.as(purge(Entry.storageKey(key), now), Option.none())
+      })
+
+    const set: Service["set"] = (key, value, setOptions) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const encoded = Entry.encode(value, expiryFrom(now, setOptions?.timeToLive ?? options.timeToLive), now)
+        if (Either.isLeft(encoded)) return Effect.fail(fail("set", encoded.left, dataFile))
+        const bytes = encoded.right
+        const written = tryPromise("set", () => durable(entries.put(Entry.storageKey(key), bytes)))
+        return maxEntries === undefined ? Effect.asVoid(written) : Effect.zipRight(written, maybeEvict)
+      })
+
+    const remove: Service["delete"] = (key) =>
+      Effect.asVoid(tryPromise("delete", () => durable(entries.remove(Entry.storageKey(key)))))
+
+    const clear: Service["clear"] = Effect.asVoid(tryPromise("clear", () => durable(entries.clearAsync())))
+
+    const size: Service["size"] = trySync("size", () => entryCount(entries))
+
+    const prune: Service["prune"] = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      tryPromise("prune", () => {
+        const stale: Array<string> = []
+        for (const { key, value } of entries.getRange()) {
+          if (Entry.isStale(value, now)) stale.push(key)
+        }
+        return durable(removeWhere(entries, stale, (bytes) => Entry.isStale(bytes, now)))
+      }))
+
+    return { path: dataFile, get, set, delete: remove, clear, size, prune }
+  })
