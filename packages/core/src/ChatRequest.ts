@@ -55,9 +55,9 @@ export const ResponseFormat = open({
 export const ChatRequest = Schema.Struct(
   {
     model: Schema.NonEmptyString.annotations({ message: () => "model must be a non-empty string" }),
-    messages: Schema.NonEmptyArray(Message).annotations({
-      message: () => "messages must be a non-empty array of chat messages"
-    }),
+    messages: Schema.Array(Message).pipe(
+      Schema.minItems(1, { message: () => "messages must contain at least one message" })
+    ),
     frequency_penalty: optionalNullable(Schema.Number),
     presence_penalty: optionalNullable(Schema.Number),
     logit_bias: optionalNullable(Schema.Record({ key: Schema.String, value: Schema.Number })),

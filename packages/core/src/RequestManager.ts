@@ -266,3 +266,12 @@ export const apiResponse = (result: ItemResult): ApiResponse | undefined =>
     : result.kind === "chat"
     ? { _tag: "Chat", response: result.response }
     : { _tag: "Embedding", response: result.response }
+
+/**
+ * Runs a `RequestBatch` (or plain requests): one `ResponseWrapper` per request in batch order,
+ * plus the stats. The seed's `RequestManager.process_batch`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export { processBatch } from "./RequestBatch.js"
