@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Cache, RequestManager } from "@fastllm/core"
-// DEVSTUB import { DiskCache } from "@fastllm/cache-disk"
+import { DiskCache } from "@fastllm/cache-disk"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -69,9 +69,11 @@ export const defaultCacheDirectory: Config.Config<string> = Config.string("FASTL
   Config.withDefault(".fastllm-cache")
 )
 
-/** PENDING @fastllm/cache-disk: the memory cache stands in until DiskCache lands. */
-const diskCacheLayer = (_path: string, timeToLive: Duration.Duration | undefined): Layer.Layer<Cache.Cache, ConfigurationError> =>
-  Cache.memory(timeToLive === undefined ? {} : { timeToLive })
+/** The disk cache, with an unusable path reported as a configuration error (exit 2). */
+const diskCacheLayer = (path: string, timeToLive: Duration.Duration | undefined): Layer.Layer<Cache.Cache, ConfigurationError> =>
+  DiskCache.layer(timeToLive === undefined ? { path } : { path, timeToLive }).pipe(
+    Layer.mapError((e) => new ConfigurationError({ reason: `Cannot open the cache at ${path}: ${e.message}` }))
+  )
 
 const runOptions = {
   input: Args.file({ name: "INPUT.jsonl" }).pipe(

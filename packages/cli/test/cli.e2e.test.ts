@@ -142,8 +142,8 @@ describe("fastllm run (child process against the test server)", () => {
 
   it.scopedLive("resumes after SIGKILL: the rerun sends only the items the first run did not answer", () =>
     Effect.gen(function*() {
-      const total = 120
-      const server = yield* TestServer.make({ apiKey, latency: { minMs: 25 } })
+      const total = 150 // at 4 in flight and 40 ms each, about 1.5 s: killed well before the end
+      const server = yield* TestServer.make({ apiKey, latency: { minMs: 40 } })
       const dir = yield* tempDir
       const input = writeLines(
         dir,
@@ -171,7 +171,7 @@ describe("fastllm run (child process against the test server)", () => {
       const first = yield* start(args, { cwd: dir, env })
       const partialLines = () =>
         fs.existsSync(`${output}.partial`) ? fs.readFileSync(`${output}.partial`, "utf8").split("\n").length - 1 : 0
-      yield* waitUntil(() => partialLines() >= 30)
+      yield* waitUntil(() => partialLines() >= 20)
       first.child.kill("SIGKILL")
       const killed = yield* first.finished
       assert.strictEqual(killed.signal, "SIGKILL")
