@@ -10,7 +10,8 @@ export default defineConfig({
       "packages/provider-openai",
       "packages/cache-disk",
       "packages/cli",
-      "examples"
+      "examples",
+      "reliability"
     ]
   }
 })
