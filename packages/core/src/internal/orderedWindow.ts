@@ -31,7 +31,25 @@ export const mapOrdered = <A, E, R, B>(
 ): Stream.Stream<B, E, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const size = Math.max(1, window)
-    const permits = yield* Effect.makeSemaphore(size)
+    // items taken from upstream and not yet handed downstream; the single producer waits at `size`
+    let ahead = 0
+    let producerWaiting: (() => void) | undefined = undefined
+    const space: Effect.Effect<void> = Effect.suspend(() =>
+      ahead < size ? Effect.void : Effect.async<void>((resume) => {
+        producerWaiting = () => resume(Effect.void)
+        return Effect.sync(() => {
+          producerWaiting = undefined
+        })
+      })
+    )
+    const handedDownstream = (n: number) => {
+      ahead -= n
+      const wake = producerWaiting
+      if (wake !== undefined && ahead < size) {
+        producerWaiting = undefined
+        wake()
+      }
+    }
     const input = yield* Queue.bounded<readonly [A, number]>(size)
     const output = yield* Queue.unbounded<Signal<B, E>>()
     const slots = new Array<B | undefined>(size)
@@ -72,7 +90,12 @@ export const mapOrdered = <A, E, R, B>(
 
     let index = 0
     yield* self.pipe(
-      Stream.runForEach((a) => Effect.zipRight(permits.take(1), Queue.offer(input, [a, index++] as const))),
+      Stream.runForEach((a) =>
+        Effect.zipRight(space, Effect.suspend(() => {
+          ahead++
+          return Queue.offer(input, [a, index++] as const)
+        }))
+      ),
       Effect.matchCauseEffect({
         onFailure: (cause) => Queue.offer(output, { _tag: "Fail", cause }),
         onSuccess: () =>
@@ -95,7 +118,8 @@ export const mapOrdered = <A, E, R, B>(
           else return Effect.failCause(Cause.map(signal.cause, Option.some))
         }
         if (items.length === 0) return finished ? Effect.fail(Option.none()) : Effect.succeed(Chunk.empty<B>())
-        return Effect.as(permits.release(items.length), Chunk.unsafeFromArray(items))
+        handedDownstream(items.length)
+        return Effect.succeed(Chunk.unsafeFromArray(items))
       })
     })
     return Stream.repeatEffectChunkOption(pull)

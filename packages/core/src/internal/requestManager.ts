@@ -18,6 +18,7 @@ import type * as RM from "../RequestManager.js"
 import * as TokenStats from "../TokenStats.js"
 import { mapOrdered } from "./orderedWindow.js"
 import { makeRateController } from "./rateLimiter.js"
+import { Slots } from "./slots.js"
 import { forEachTracker, Tracker } from "./tracker.js"
 
 /** @internal */
@@ -109,7 +110,7 @@ export const make = (
       tokensPerMinute: options.tokensPerMinute,
       learnFromHeaders: options.learnRateLimits ?? true
     })
-    const slots = yield* Effect.makeSemaphore(concurrency)
+    const slots = new Slots(concurrency)
     const retryPolicy = (options.retrySchedule ?? defaultRetrySchedule).pipe(
       Schedule.intersect(Schedule.recurs(maxRetries)),
       Schedule.intersect(honourRetryAfter)
@@ -153,7 +154,7 @@ export const make = (
     /** One provider call: wait for the rate limits, take a slot, send with the attempt timeout. */
     const attempt = (request: ApiRequest.ApiRequest, estimate: number, trackers: ReadonlyArray<Tracker>) =>
       rate.acquire(estimate).pipe(
-        Effect.zipRight(slots.withPermits(1)(
+        Effect.zipRight(slots.withSlot(
           Effect.suspend(() => {
             forEachTracker(trackers, attemptStarted)
             return withTimeout(ProviderModule.send(provider, request, callOptions)).pipe(
