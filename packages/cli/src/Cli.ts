@@ -80,44 +80,52 @@ const runOptions = {
     Args.withDescription("JSONL file: OpenAI Batch API lines ({custom_id, method, url, body}) or bare request bodies")
   ),
   output: Options.file("output").pipe(
+    Options.withPseudoName("PATH"),
     Options.withAlias("o"),
     Options.withDescription("Output JSONL (OpenAI Batch output format, input order); stdout when omitted"),
     Options.optional
   ),
   concurrency: Options.integer("concurrency").pipe(
+    Options.withPseudoName("N"),
     Options.withDescription("Maximum requests in flight"),
     Options.withDefault(64)
   ),
-  rpm: Options.integer("rpm").pipe(Options.withDescription("Requests-per-minute budget"), Options.optional),
-  tpm: Options.integer("tpm").pipe(Options.withDescription("Tokens-per-minute budget"), Options.optional),
+  rpm: Options.integer("rpm").pipe(Options.withPseudoName("N"), Options.withDescription("Requests-per-minute budget"), Options.optional),
+  tpm: Options.integer("tpm").pipe(Options.withPseudoName("N"), Options.withDescription("Tokens-per-minute budget"), Options.optional),
   timeout: Options.text("timeout").pipe(
+    Options.withPseudoName("DURATION"),
     Options.withDescription("Timeout of each attempt: 30s, 2m, 500ms, or seconds"),
     Options.withDefault("60s")
   ),
   retries: Options.integer("retries").pipe(
+    Options.withPseudoName("N"),
     Options.withDescription("Retries after the first attempt (retryable errors only)"),
     Options.withDefault(4)
   ),
   cache: Options.text("cache").pipe(
+    Options.withPseudoName("PATH"),
     Options.withDescription("Disk cache directory (default $FASTLLM_CACHE_DIR or ./.fastllm-cache)"),
     Options.optional
   ),
   noCache: Options.boolean("no-cache").pipe(Options.withDescription("Do not read or write the cache")),
   ttl: Options.text("ttl").pipe(
+    Options.withPseudoName("DURATION"),
     Options.withDescription("Expiry of the cache entries written: 7d, 12h, 30m ... (default: never)"),
     Options.optional
   ),
   baseUrl: Options.text("base-url").pipe(
+    Options.withPseudoName("URL"),
     Options.withDescription("OpenAI-compatible API base URL incl. /v1 (default $OPENAI_BASE_URL, else OpenAI)"),
     Options.optional
   ),
-  model: Options.text("model").pipe(Options.withDescription("Use this model for every request"), Options.optional),
+  model: Options.text("model").pipe(Options.withPseudoName("NAME"), Options.withDescription("Use this model for every request"), Options.optional),
   quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("No progress, no summary")),
   progress: Options.choice("progress", ["auto", "bar", "log", "none"]).pipe(
     Options.withDescription("Progress display: a bar on a terminal, a log line every few seconds otherwise"),
     Options.withDefault("auto")
   ),
   statsJson: Options.text("stats-json").pipe(
+    Options.withPseudoName("PATH"),
     Options.withDescription("Write the final statistics as JSON to this file"),
     Options.optional
   )
@@ -199,7 +207,16 @@ export const runHandler = (args: RunArgs) =>
       summary: !args.quiet,
       statsJson: Option.getOrUndefined(args.statsJson),
       log
-    }).pipe(Effect.provide(managerLayer))
+    }).pipe(
+      Effect.provide(managerLayer),
+      Effect.onInterrupt(() =>
+        Effect.sync(() =>
+          log(
+            "\nfastllm: interrupted. The answers received so far are cached: rerun the same command to resume.\n"
+          )
+        )
+      )
+    )
     if (outcome.failed > 0) return yield* new ItemsFailed({ failed: outcome.failed, total: outcome.lines })
   })
 
