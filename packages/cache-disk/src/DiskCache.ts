@@ -126,7 +126,7 @@ export const layer = (options: Options): Layer.Layer<CoreCache.Cache | DiskCache
  *
  * const CacheLive = DiskCache.layerConfig({
  *   path: Config.string("FASTLLM_CACHE_PATH").pipe(Config.withDefault(".fastllm-cache")),
- *   timeToLive: Config.option(Config.duration("FASTLLM_CACHE_TTL")).pipe(Config.map(Option.getOrUndefined))
+ *   timeToLive: Config.duration("FASTLLM_CACHE_TTL").pipe(Config.withDefault("30 days"))
  * })
  * ```
  *

@@ -2,6 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { DiskCache } from "@fastllm/cache-disk"
 import { Cache, LLMError } from "@fastllm/core"
 import { cacheContract, chatResponse, embeddingResponse } from "@fastllm/core/testing"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -137,28 +139,35 @@ describe("DiskCache", () => {
       const dir = yield* tempDir
       const dataFile = path.join(dir, "cache.mdb")
       yield* Effect.scoped(DiskCache.make({ path: dir }))
-      const valid = Entry.encode(chatResponse("v"), Number.POSITIVE_INFINITY, 0)
-      assert.isTrue(Either.isRight(valid))
-      const future = Buffer.from(Either.getOrThrow(valid))
+      const valid = Either.getOrThrow(Entry.encode(chatResponse("v"), Number.POSITIVE_INFINITY, 0))
+      const header = valid.subarray(0, Entry.HEADER_BYTES)
+      const future = Buffer.from(valid)
       future[2] = 99 // a format version from the future
-      const badJson = Buffer.concat([Either.getOrThrow(valid).subarray(0, Entry.HEADER_BYTES), Buffer.from("{nope")])
+      // written by another version of the ApiResponse schema: these bodies go through Schema.decode
+      const otherSchema = Buffer.from(valid)
+      otherSchema.writeUInt32LE((Entry.SCHEMA_ID + 1) >>> 0, 4)
       const wrongShape = Buffer.concat([
-        Either.getOrThrow(valid).subarray(0, Entry.HEADER_BYTES),
+        otherSchema.subarray(0, Entry.HEADER_BYTES),
         Buffer.from(JSON.stringify({ _tag: "Chat", response: { id: 1 } }))
       ])
       yield* writeRaw(dataFile, [
         ["future", future],
         ["garbage", Buffer.from([1, 2, 3])],
-        ["bad-json", badJson],
+        ["bad-json", Buffer.concat([header, Buffer.from("{nope")])],
+        ["not-a-response", Buffer.concat([header, Buffer.from("[1,2]")])],
         ["wrong-shape", wrongShape],
-        ["valid", Either.getOrThrow(valid)]
+        ["other-schema", otherSchema],
+        ["valid", valid]
       ])
       const cache = yield* DiskCache.make({ path: dir })
-      for (const key of ["future", "garbage", "bad-json", "wrong-shape"]) {
+      for (const key of ["future", "garbage", "bad-json", "not-a-response", "wrong-shape"]) {
         assert.isTrue(Option.isNone(yield* cache.get(key)), key)
       }
       assert.deepStrictEqual(Option.getOrUndefined(yield* cache.get("valid")), chatResponse("v"))
-      assert.strictEqual(yield* cache.size, 1)
+      assert.deepStrictEqual(Option.getOrUndefined(yield* cache.get("other-schema")), chatResponse("v"))
+      assert.strictEqual(yield* cache.size, 2)
+      // the fast path (no Schema.decode for this schema's own entries) is on for ApiResponse
+      assert.isTrue(Entry.ENCODING_IS_IDENTITY)
     }))
 
   it.scoped("maxEntries evicts the oldest-written entries down to 90% of the bound", () =>
@@ -199,7 +208,46 @@ describe("DiskCache", () => {
       }).pipe(Effect.provide(DiskCache.layer({ path: dir })))
     }))
 
+  it.scoped("layerConfig reads its options from Config", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      yield* Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        const disk = yield* DiskCache.DiskCache
+        yield* cache.set("k", chatResponse("k"))
+        yield* TestClock.adjust("3 seconds")
+        assert.isTrue(Option.isNone(yield* cache.get("k")))
+        assert.strictEqual(disk.path, path.join(dir, "from-config", "cache.mdb"))
+      }).pipe(
+        Effect.provide(DiskCache.layerConfig({
+          path: Config.string("CACHE_PATH"),
+          timeToLive: Config.duration("CACHE_TTL")
+        })),
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(new Map([["CACHE_PATH", path.join(dir, "from-config")], ["CACHE_TTL", "2 seconds"]]))
+        )
+      )
+    }))
+
   describe("bad states are CacheErrors naming the path and the cause", () => {
+    it.scoped("with a fallback layer, a bad path runs on without the cache", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        fs.writeFileSync(path.join(dir, "file.txt"), "not a directory")
+        const logged: Array<string> = []
+        const CacheLive = DiskCache.layer({ path: path.join(dir, "file.txt", "cache") }).pipe(
+          Layer.catchAll((error) =>
+            Layer.merge(Cache.none, Layer.effectDiscard(Effect.sync(() => logged.push(error.message))))
+          )
+        )
+        const found = yield* Effect.flatMap(Cache.Cache, (cache) =>
+          Effect.zipRight(cache.set("k", chatResponse("k")), cache.get("k"))).pipe(Effect.provide(CacheLive))
+        assert.isTrue(Option.isNone(found))
+        assert.strictEqual(logged.length, 1)
+        assert.include(logged[0], path.join(dir, "file.txt", "cache"))
+      }))
+
+
     it.scoped("garbage where the data file goes", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir
