@@ -4,7 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 
-const roundTrip = <A, I>(schema: Schema.Schema<A, I>, input: unknown) => {
+const roundTrip = <A, I>(schema: Schema.Schema<A, I>, input: unknown): unknown => {
   const decoded = Schema.decodeUnknownSync(schema)(input)
   return Schema.encodeSync(schema)(decoded)
 }
