@@ -16,7 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { ENTRIES_DB } from "../src/internal/diskCache.js"
+import { ENTRIES_DB, scan } from "../src/internal/diskCache.js"
 import * as Entry from "../src/internal/entry.js"
 import * as LmdbFile from "../src/internal/lmdbFile.js"
 import { responseFor } from "./fixtures/response.js"
@@ -186,6 +186,26 @@ describe("DiskCache", () => {
       assert.strictEqual(yield* cache.size, 18)
       for (const key of ["k1", "k2", "k3"]) assert.isTrue(Option.isNone(yield* cache.get(key)), key)
       for (const key of ["k0", "k4", "k19", "k20"]) assert.isTrue(Option.isSome(yield* cache.get(key)), key)
+    }))
+
+  it.scoped("a full scan in chunks visits every entry once", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const visited = yield* Effect.promise(async () => {
+        const root = open({ path: path.join(dir, "scan.mdb"), noSubdir: true, maxDbs: 4 })
+        const db = root.openDB<Buffer, string>({ name: ENTRIES_DB, encoding: "binary" })
+        await Promise.all(Array.from({ length: 50 }, (_, i) => db.put(`k${String(i).padStart(2, "0")}`, Buffer.from([i]))))
+        const seen: Array<string> = []
+        for (const chunk of [7, 10, 49, 50, 51]) {
+          await scan(db, (key, bytes) => seen.push(`${chunk}:${key}:${bytes[0]}`), chunk)
+        }
+        await root.close()
+        return seen
+      })
+      for (const chunk of [7, 10, 49, 50, 51]) {
+        const keys = visited.filter((line) => line.startsWith(`${chunk}:`))
+        assert.deepStrictEqual(keys, Array.from({ length: 50 }, (_, i) => `${chunk}:k${String(i).padStart(2, "0")}:${i}`))
+      }
     }))
 
   it.scoped("durability flush acknowledges after the sync", () =>

@@ -86,6 +86,38 @@ const removeWhere = async (
   return removed
 }
 
+/** Entries read per step of a full scan; between steps the event loop runs. */
+const SCAN_CHUNK = 10_000
+
+/**
+ * Visits every entry in key order, in chunks of {@link SCAN_CHUNK} with a pause for the event loop
+ * between them (a million entries take ~3 s to scan, which must not freeze the process). The bytes
+ * are only valid during the call. Entries written during the scan may or may not be visited.
+ *
+ * @internal
+ */
+export const scan = async (
+  db: Database<Buffer, string>,
+  visit: (key: string, bytes: Buffer) => void,
+  chunk: number = SCAN_CHUNK
+): Promise<void> => {
+  let after: string | undefined
+  for (;;) {
+    let count = 0
+    let last: string | undefined
+    const range = after === undefined ? db.getRange({ limit: chunk }) : db.getRange({ start: after, limit: chunk + 1 })
+    for (const { key, value } of range) {
+      if (key === after) continue
+      visit(key, value)
+      last = key
+      count++
+    }
+    if (last === undefined || count < chunk) return
+    after = last
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+}
+
 /** @internal */
 export const make = (options: Options): Effect.Effect<Service, LLMError.CacheError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -144,9 +176,9 @@ export const make = (options: Options): Effect.Effect<Service, LLMError.CacheErr
       const count = entryCount(entries)
       if (count <= maxEntries) return 0
       const ages: Array<{ readonly key: string; readonly writtenAt: number }> = []
-      for (const { key, value } of entries.getRange()) {
+      await scan(entries, (key, value) => {
         ages.push({ key, writtenAt: Entry.isCurrentFormat(value) ? Entry.writtenAt(value) : Number.NEGATIVE_INFINITY })
-      }
+      })
       ages.sort((a, b) => a.writtenAt - b.writtenAt)
       const victims = ages.slice(0, Math.max(0, ages.length - evictTarget))
       const cutoff = victims.length === 0 ? Number.NEGATIVE_INFINITY : victims[victims.length - 1]!.writtenAt
@@ -208,11 +240,11 @@ export const make = (options: Options): Effect.Effect<Service, LLMError.CacheErr
     const size: Service["size"] = trySync("size", () => entryCount(entries))
 
     const prune: Service["prune"] = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      tryPromise("prune", () => {
+      tryPromise("prune", async () => {
         const stale: Array<string> = []
-        for (const { key, value } of entries.getRange()) {
+        await scan(entries, (key, value) => {
           if (Entry.isStale(value, now)) stale.push(key)
-        }
+        })
         return durable(removeWhere(entries, stale, (bytes) => Entry.isStale(bytes, now)))
       }))
 
