@@ -188,6 +188,21 @@ describe("DiskCache", () => {
       for (const key of ["k0", "k4", "k19", "k20"]) assert.isTrue(Option.isSome(yield* cache.get(key)), key)
     }))
 
+  it.scoped("operations after the store is closed fail with a CacheError", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const cache = yield* Effect.scoped(DiskCache.make({ path: dir }))
+      const errors = yield* Effect.all([
+        Effect.flip(cache.get("k")),
+        Effect.flip(cache.set("k", chatResponse("k"))),
+        Effect.flip(cache.size)
+      ])
+      for (const error of errors) {
+        assert.strictEqual(error._tag, "CacheError")
+        assert.strictEqual(error.path, path.join(dir, "cache.mdb"))
+      }
+    }))
+
   it.scoped("a full scan in chunks visits every entry once", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir

@@ -130,6 +130,9 @@ export const make = (options: Options): Effect.Effect<Service, LLMError.CacheErr
     const problem = LmdbFile.validate(dataFile)
     if (problem !== undefined) return yield* fail("open", problem.reason, problem.path)
 
+    // After the scope closes, lmdb-js neither resolves nor rejects writes (it throws later, outside
+    // any promise): refuse every operation up front instead.
+    let closed = false
     const { entries, meta, root } = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
@@ -145,13 +148,28 @@ export const make = (options: Options): Effect.Effect<Service, LLMError.CacheErr
         },
         catch: (error) => fail("open", LmdbFile.describe(error), dataFile)
       }),
-      ({ root }) => Effect.promise(() => root.close().catch(() => undefined))
+      ({ root }) =>
+        Effect.promise(() => {
+          closed = true
+          return root.close().catch(() => undefined)
+        })
     )
 
+    const closedError = (operation: string) => fail(operation, "the cache is closed (its scope has ended)", dataFile)
     const tryPromise = <A>(operation: string, f: () => Promise<A>) =>
-      Effect.tryPromise({ try: f, catch: (error) => fail(operation, LmdbFile.describe(error), dataFile) })
+      Effect.suspend(() =>
+        closed ? Effect.fail(closedError(operation)) : Effect.tryPromise({
+          try: f,
+          catch: (error) => fail(operation, LmdbFile.describe(error), dataFile)
+        })
+      )
     const trySync = <A>(operation: string, f: () => A) =>
-      Effect.try({ try: f, catch: (error) => fail(operation, LmdbFile.describe(error), dataFile) })
+      Effect.suspend(() =>
+        closed ? Effect.fail(closedError(operation)) : Effect.try({
+          try: f,
+          catch: (error) => fail(operation, LmdbFile.describe(error), dataFile)
+        })
+      )
 
     // Mark the store as ours, or refuse a store some other program made.
     const format = yield* trySync("open", () => meta.get(FORMAT_KEY))
@@ -212,6 +230,7 @@ export const make = (options: Options): Effect.Effect<Service, LLMError.CacheErr
 
     const get = (key: string): Effect.Effect<Option.Option<ApiRequest.ApiResponse>, LLMError.CacheError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (closed) return Effect.fail(closedError("get"))
         let read: Entry.Read | undefined
         try {
           const bytes = entries.getBinaryFast(Entry.storageKey(key))
