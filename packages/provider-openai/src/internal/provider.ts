@@ -229,11 +229,19 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
   ): Effect.Effect<Provider.Reply<A>, LLMError.ProviderError> => {
     const effect = Effect.matchEffect(client.execute(HttpClientRequest.setBody(base, HttpBody.raw(body))), {
       onFailure: (error) => Effect.fail(fromHttpClientError(error)),
-      onSuccess: (response) =>
-        Effect.matchEffect(response.text, {
+      onSuccess: (response) => {
+        if (response instanceof BufferedResponse) {
+          // the lean transport's body is already here: no effect to run for it
+          const text = response.textEither()
+          return Either.isRight(text)
+            ? toReply(response, text.right, decode)
+            : Either.left(fromHttpClientError(text.left))
+        }
+        return Effect.matchEffect(response.text, {
           onFailure: (error) => Effect.fail(fromHttpClientError(error)),
           onSuccess: (text) => toReply(response, text, decode)
         })
+      }
     })
     return timeout === undefined
       ? effect
