@@ -52,10 +52,9 @@ class Budget {
   resetMillis: number | undefined = undefined
   /** Everything ever reserved, with or without a limit in force: what tickets' marks count from. */
   reserved = 0
-  /** Admitted and not answered yet (requests, or their charged tokens). */
-  inFlight = 0
-  /** Whether a reply's remaining count has been compared with this bucket yet. */
-  synced = false
+  /** The last replies' remaining counts, with the marks of their requests (a ring). */
+  readonly readings: Array<Reading> = []
+  next = 0
   constructor(readonly key: string, readonly configured: number | undefined) {}
 
   /** The limit in force: the stricter of configured and learned; undefined when neither is known. */
@@ -66,12 +65,21 @@ class Budget {
   }
 }
 
+/** How many replies' remaining counts a budget compares with (see `syncTo`). */
+const readingsKept = 32
+
+/** One reply's remaining count, and where its request stood when it was admitted. */
+interface Reading {
+  readonly remaining: number
+  readonly perMinute: number
+  readonly mark: number
+  readonly admittedAt: number
+}
+
 /** Where an attempt stood when it was admitted: the reservation counters just after its own. */
 interface Ticket {
   readonly requests: number
   readonly tokens: number
-  /** The tokens this attempt was charged. */
-  readonly charged: number
   readonly admittedAt: number
 }
 
@@ -186,7 +194,7 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
       const charged = tokenLimit === undefined ? estimatedTokens : Math.min(estimatedTokens, tokenLimit)
       requests.reserved += 1
       tokens.reserved += charged
-      const marks = { requests: requests.reserved, tokens: tokens.reserved, charged, admittedAt: 0 }
+      const marks = { requests: requests.reserved, tokens: tokens.reserved, admittedAt: 0 }
       if (requestLimit !== undefined) delays.push(Effect.map(consume(requests, requestLimit, 1), delayOf))
       if (tokenLimit !== undefined && charged > 0) delays.push(Effect.map(consume(tokens, tokenLimit, charged), delayOf))
       const delay = delays.length === 0 ? Effect.succeed(0) : Effect.map(Effect.all(delays), (ds) => Math.max(...ds))
@@ -206,12 +214,7 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
 
     const admitted: Effect.Effect<void, RateLimitError> = Effect.suspend(() => {
         if (quota !== undefined) return quotaFailure()
-      return FiberRef.update(ticket, (marks) => {
-        if (marks === undefined) return marks
-        requests.inFlight += 1
-        tokens.inFlight += marks.charged
-        return { ...marks, admittedAt: now() }
-      })
+      return FiberRef.update(ticket, (marks) => marks === undefined ? marks : { ...marks, admittedAt: now() })
     })
 
     const acquire = (estimatedTokens: number): Effect.Effect<void, RateLimitError> =>
@@ -226,10 +229,16 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
       })
 
     /**
-     * What the server's remaining count says about a budget. The server took this request's
-     * `remaining` when it arrived, right after our `marks` were taken; since then it has refilled,
-     * and will still count everything we reserved after those marks. If that leaves less than our
-     * bucket holds, ours was optimistic (a shared key, a stricter server, an unlearned first wave).
+     * What the servers' remaining counts say about a budget. The server took a request's
+     * `remaining` when it arrived, right after the request's marks were taken; since then it has
+     * refilled, and it will still count everything reserved after those marks. If that leaves less
+     * than our bucket holds, ours was optimistic (a shared key, a stricter server, a first wave sent
+     * before the limits were known), and the bucket is lowered to match.
+     *
+     * One reply can mislead: requests reserved after it that reached the server first are counted
+     * twice (measured: over a 200-wide burst on a busy machine, hundreds, which threw away half of
+     * a 300,000 TPM budget). That error only ever lowers the estimate, while a real discrepancy
+     * shows in every reply, so the bucket follows the most generous of the last replies.
      */
     const syncTo = (
       budget: Budget,
@@ -240,23 +249,20 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
     ): Effect.Effect<void> => {
       const limit = budget.limit
       if (limit === undefined || remaining === undefined) return Effect.void
-      const perMinute = serverLimit ?? limit
-      // Requests reserved after this one may reach the server before it (they are then counted
-      // twice here); up to everything in flight can be. Measured: without this tolerance the
-      // reorderings of a 200-wide burst threw away ~5 s of a 300,000 TPM budget. The first
-      // comparison takes none: it is the one that corrects a first wave sent before limits were known.
-      const tolerance = budget.synced ? budget.inFlight : 0
-      budget.synced = true
+      budget.readings[budget.next] = { remaining, perMinute: serverLimit ?? limit, mark, admittedAt }
+      budget.next = (budget.next + 1) % readingsKept
       return lowerTo(budget, limit, () => {
-        const refilled = Math.min(perMinute, remaining + (Math.max(0, now() - admittedAt) * perMinute) / windowMillis)
-        return refilled - (budget.reserved - mark) + tolerance
+        const at = now()
+        let best = Number.NEGATIVE_INFINITY
+        for (const reading of budget.readings) {
+          const refilled = Math.min(
+            reading.perMinute,
+            reading.remaining + (Math.max(0, at - reading.admittedAt) * reading.perMinute) / windowMillis
+          )
+          best = Math.max(best, refilled + reading.mark)
+        }
+        return best - budget.reserved
       })
-    }
-
-    const settle = (marks: Ticket | undefined) => {
-      if (marks === undefined || marks.admittedAt === 0) return
-      requests.inFlight = Math.max(0, requests.inFlight - 1)
-      tokens.inFlight = Math.max(0, tokens.inFlight - marks.charged)
     }
 
     const learnLimits = (info: RateLimitInfo) => {
@@ -270,7 +276,6 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
 
     const onReply = (estimatedTokens: number, response: ApiResponse, info: RateLimitInfo | undefined) =>
       Effect.flatMap(FiberRef.getAndSet(ticket, undefined), (marks) => {
-        settle(marks)
         const usage = response.response.usage
         if (response._tag === "Chat") {
           const completion = response.response.usage?.completion_tokens
@@ -297,8 +302,7 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
       })
 
     const onError = (_estimatedTokens: number, error: ProviderError) =>
-      Effect.flatMap(FiberRef.getAndSet(ticket, undefined), (marks) => Effect.suspend(() => {
-        settle(marks)
+      Effect.zipRight(FiberRef.set(ticket, undefined), Effect.suspend(() => {
         if (own.has(error)) return Effect.void
         if (error._tag !== "RateLimitError") return Effect.void
         rateLimited++
