@@ -29,9 +29,10 @@ export const apiKey = "sk-bench-not-a-real-key"
  * @since 0.1.0
  * @category models
  */
-export interface Body {
+// A type alias, not an interface: it must satisfy the request schemas' index signature.
+export type Body = {
   readonly model: string
-  readonly messages: ReadonlyArray<{ readonly role: "user"; readonly content: string }>
+  readonly messages: readonly [{ readonly role: "user"; readonly content: string }]
   readonly max_tokens: number
 }
 
