@@ -81,7 +81,8 @@ export interface Options {
   readonly name?: string | undefined
   /**
    * Let the `HttpClient` make an `http.client` span per request (headers redacted). Default false:
-   * at thousands of requests per second a span each costs about a quarter of the CPU.
+   * at thousands of requests per second a span each costs about a quarter of the CPU. Only clients
+   * that make spans (platform's) are affected; the lean default transport makes none.
    */
   readonly spans?: boolean | undefined
 }

@@ -124,4 +124,23 @@ describe("OpenAiProvider against TestServer", () => {
       yield* Effect.forEach(calls.slice(0, 24), (call) => capped.chat(call), { concurrency: "unbounded", discard: true })
       assert.strictEqual((yield* server.stats).maxConcurrent, 8)
     }))
+
+  it.scopedLive("a call interrupted while it waits for a connection is never sent", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ latency: { minMs: 300 } })
+      const provider = yield* providerFor(server.url, { connections: 1, timeout: "100 millis" })
+      const errors = yield* Effect.forEach(
+        [request("first"), request("second"), request("third")],
+        (call) => failure(provider.chat(call)),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(errors.map((error) => error._tag), ["TimeoutError", "TimeoutError", "TimeoutError"])
+      // the first went out and was aborted; the two queued behind it never reached the server
+      yield* Effect.sleep("400 millis")
+      assert.strictEqual((yield* server.stats).requests, 1)
+      // and the pool still works afterwards
+      yield* server.configure({ latency: { minMs: 0 } })
+      const reply = yield* provider.chat(request("after"))
+      assert.match(reply.response.choices[0]?.message.content ?? "", /^Echo: after/)
+    }))
 })
