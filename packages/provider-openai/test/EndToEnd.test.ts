@@ -28,10 +28,6 @@ describe("RequestManager + OpenAiProvider + TestServer", () => {
       }))
       const MainLayer = RequestManager.layer({
         concurrency,
-        // window = concurrency: with the default window (4 × concurrency) the 600 items waiting for
-        // a slot all wake on every release (effect 3.22's Semaphore wakes every waiter while a
-        // permit is free), which made this test take ~50 s instead of ~3 s; reported to core
-        window: concurrency,
         maxRetries,
         // fast backoff so the test stays quick; Retry-After is honoured on top of it
         retrySchedule: Schedule.exponential("5 millis", 2).pipe(Schedule.jittered)
