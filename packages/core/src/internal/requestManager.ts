@@ -11,7 +11,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ApiRequest from "../ApiRequest.js"
 import * as CacheModule from "../Cache.js"
-import { isRetryable, type ProviderError, retryAfter, TimeoutError, TransportError } from "../LLMError.js"
+import { type CacheError, isRetryable, type ProviderError, retryAfter, TimeoutError, TransportError } from "../LLMError.js"
 import * as ProviderModule from "../Provider.js"
 import * as RequestKey from "../RequestKey.js"
 import type * as RM from "../RequestManager.js"
@@ -65,31 +65,18 @@ const toResult = (
   if (outcome._tag === "Failure") {
     return { _tag: "Failure", index, key, kind, error: outcome.error, attempts: deduplicated ? 0 : outcome.attempts }
   }
-  const attempts = deduplicated ? 0 : outcome.attempts
-  const tokens = tokensOf(outcome.response)
+  const common = {
+    _tag: "Success",
+    index,
+    key,
+    attempts: deduplicated ? 0 : outcome.attempts,
+    fromCache: outcome.fromCache,
+    deduplicated,
+    tokens: tokensOf(outcome.response)
+  } as const
   return outcome.response._tag === "Chat"
-    ? {
-      _tag: "Success",
-      kind: "chat",
-      index,
-      key,
-      attempts,
-      response: outcome.response.response,
-      fromCache: outcome.fromCache,
-      deduplicated,
-      tokens
-    }
-    : {
-      _tag: "Success",
-      kind: "embedding",
-      index,
-      key,
-      attempts,
-      response: outcome.response.response,
-      fromCache: outcome.fromCache,
-      deduplicated,
-      tokens
-    }
+    ? { ...common, kind: "chat", response: outcome.response.response }
+    : { ...common, kind: "embedding", response: outcome.response.response }
 }
 
 /** @internal */
@@ -118,24 +105,28 @@ export const make = (
     const serviceTracker = new Tracker(yield* Clock.currentTimeMillis, rate)
     const inFlight = new Map<string, Array<(outcome: Outcome | undefined) => void>>()
 
+    /** A failing cache never fails an item: the failure is counted, logged, and `fallback` used. */
+    const surviveCacheFailure = <A>(
+      effect: Effect.Effect<A, CacheError>,
+      fallback: A,
+      what: string,
+      trackers: ReadonlyArray<Tracker>
+    ): Effect.Effect<A> =>
+      Effect.catchAllCause(effect, (cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(
+          Effect.sync(() => forEachTracker(trackers, (t) => t.cacheErrors++)),
+          Effect.as(Effect.logWarning(`FastLLM: ${what}`, Cause.squash(cause)), fallback)
+        ))
+
     const cacheGet = (key: string, trackers: ReadonlyArray<Tracker>) =>
-      cache.get(key).pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(
-            Effect.sync(() => forEachTracker(trackers, (t) => t.cacheErrors++)),
-            Effect.as(Effect.logWarning("FastLLM: cache read failed; treating it as a miss", Cause.squash(cause)), Option.none())
-          )
-        )
-      )
+      surviveCacheFailure(cache.get(key), Option.none(), "cache read failed; treating it as a miss", trackers)
 
     const cacheSet = (key: string, value: ApiRequest.ApiResponse, trackers: ReadonlyArray<Tracker>) =>
-      cache.set(key, value, setOptions).pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(
-            Effect.sync(() => forEachTracker(trackers, (t) => t.cacheErrors++)),
-            Effect.logWarning("FastLLM: cache write failed; the answer is returned but not kept", Cause.squash(cause))
-          )
-        )
+      surviveCacheFailure(
+        cache.set(key, value, setOptions),
+        undefined,
+        "cache write failed; the answer is returned but not kept",
+        trackers
       )
 
     const callOptions: ProviderModule.CallOptions = { timeout }
