@@ -63,6 +63,11 @@ export interface Options {
   readonly summary?: boolean | undefined
   /** Write the final `BatchStats` (plus `wallMillis`) as JSON to this path. */
   readonly statsJson?: string | undefined
+  /**
+   * The non-blank line count from an earlier {@link prepare} of the same options; when given, `run`
+   * does not check the files and count the lines again.
+   */
+  readonly prepared?: number | undefined
   /** Where progress and the summary go. Default: process.stderr. */
   readonly log?: ((text: string) => void) | undefined
 }
@@ -165,7 +170,7 @@ export const run = (
     const log = options.log ?? ((text: string) => void process.stderr.write(text))
     const startedAt = yield* Clock.currentTimeMillis
 
-    const total = yield* prepare(options)
+    const total = options.prepared ?? (yield* prepare(options))
     const partial = options.output === undefined ? undefined : `${options.output}.partial`
 
     // Parsed lines waiting for their result, by position: at most the manager's window at a time.

@@ -173,7 +173,7 @@ export const runHandler = (args: RunArgs) =>
     const log = (text: string) => void process.stderr.write(text)
     const output = Option.getOrUndefined(args.output)
     // Fail on an unreadable input or unwritable output before starting anything.
-    yield* BatchFile.prepare({ input: args.input, output })
+    const prepared = yield* BatchFile.prepare({ input: args.input, output })
 
     const cacheLayer: Layer.Layer<Cache.Cache, ConfigurationError> = args.noCache
       ? Cache.none
@@ -202,6 +202,7 @@ export const runHandler = (args: RunArgs) =>
     const outcome = yield* BatchFile.run({
       input: args.input,
       output,
+      prepared,
       model: Option.getOrUndefined(args.model),
       progress,
       summary: !args.quiet,
