@@ -106,14 +106,16 @@ describe("fastllm run (child process against the test server)", () => {
   it.scopedLive("exits 0 when every item succeeds, and 2 on usage or configuration errors", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make({ apiKey })
+      const broke = yield* TestServer.make({ apiKey, insufficientQuota: true })
       const dir = yield* tempDir
       const input = writeLines(dir, "in.jsonl", [chat("one"), chat("two")])
       const env = { OPENAI_API_KEY: apiKey }
-      const [ok, missing, zero, unknownFlag, badTimeout, noDir] = yield* Effect.all([
+      const [ok, quota, missing, zero, unknownFlag, badTimeout, noDir] = yield* Effect.all([
         run(["run", input, "-o", path.join(dir, "out.jsonl"), "--base-url", server.url, "--no-cache", "-q"], {
           cwd: dir,
           env
         }),
+        run(["run", input, "--base-url", broke.url, "--no-cache"], { cwd: dir, env }),
         run(["run", path.join(dir, "missing.jsonl"), "--base-url", server.url], { cwd: dir, env }),
         run(["run", input, "--concurrency", "0", "--base-url", server.url], { cwd: dir, env }),
         run(["run", input, "--frobnicate"], { cwd: dir, env }),
@@ -126,6 +128,12 @@ describe("fastllm run (child process against the test server)", () => {
       assert.strictEqual(ok.code, 0, ok.stderr)
       assert.strictEqual(ok.stderr, "", "--quiet prints nothing on success")
       assert.strictEqual(readLines(path.join(dir, "out.jsonl")).length, 2)
+      // Out of quota: every item fails at once (no retry), with the reason on its line; exit 1.
+      assert.strictEqual(quota.code, 1, quota.stderr)
+      const quotaLines = decodeOutput(quota.stdout.trim().split("\n").map((line): unknown => JSON.parse(line)))
+      assert.deepStrictEqual(quotaLines.map((line) => line.error?.code), ["insufficient_quota", "insufficient_quota"])
+      assert.include(quota.stderr, "InsufficientQuota 2")
+      assert.strictEqual((yield* broke.stats).requests, 2)
       assert.strictEqual(missing.code, 2)
       assert.include(missing.stderr, "Cannot read input")
       assert.strictEqual(zero.code, 2)
