@@ -213,7 +213,9 @@ export const runHandler = (args: RunArgs) =>
       Effect.onInterrupt(() =>
         Effect.sync(() =>
           log(
-            "\nfastllm: interrupted. The answers received so far are cached: rerun the same command to resume.\n"
+            args.noCache
+              ? "\nfastllm: interrupted (--no-cache: a rerun starts over).\n"
+              : "\nfastllm: interrupted. The answers received so far are cached: rerun the same command to resume.\n"
           )
         )
       )
