@@ -303,6 +303,21 @@ for (const [transportName, transport] of transports) {
         assert.strictEqual(server.aborted.count, 1)
       }))
 
+    it.scopedLive("a hung server: the caller's per-attempt timeout (CallOptions) is enforced, the shorter one wins", () =>
+      Effect.gen(function*() {
+        const { provider, server } = yield* providerFor(() => {}, { timeout: "10 seconds" })
+        assert.isTrue(provider.enforcesTimeout === true)
+        const error = yield* expectError(provider.chat(chatRequest, { timeout: Duration.millis(120) }))
+        assert.strictEqual(error._tag, "TimeoutError")
+        if (error._tag === "TimeoutError") assert.strictEqual(Duration.toMillis(error.timeout), 120)
+        yield* Effect.sleep("100 millis")
+        assert.strictEqual(server.aborted.count, 1)
+        // a fast answer is not disturbed by a pending deadline
+        const { provider: fast } = yield* providerFor((_, res) => json(res, 200, chatBody("quick")))
+        const reply = yield* fast.chat(chatRequest, { timeout: Duration.millis(2_000) })
+        assert.strictEqual(reply.response.choices[0]?.message.content, "quick")
+      }))
+
     it.scopedLive("a 200 whose body is not JSON: retryable DecodeError", () =>
       Effect.gen(function*() {
         const { provider } = yield* providerFor((_, res) => {

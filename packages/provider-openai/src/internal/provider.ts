@@ -14,7 +14,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as OpenAiProvider from "../OpenAiProvider.js"
-import { BufferedResponse, isLeanClient } from "./undiciHttpClient.js"
+import { BufferedResponse, currentTimeoutMillis, DeadlineExceeded, isLeanClient } from "./undiciHttpClient.js"
 
 /** @internal */
 export const defaultBaseUrl = "https://api.openai.com/v1"
@@ -119,7 +119,8 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
   const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
   const apiKey = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
   const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
-  const client = options.spans === true || isLeanClient(httpClient)
+  const lean = isLeanClient(httpClient)
+  const client = options.spans === true || lean
     ? httpClient
     : HttpClient.withTracerDisabledWhen(httpClient, () => true)
 
@@ -141,6 +142,9 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
   const embeddingsRequest = HttpClientRequest.post(`${baseUrl}/embeddings`, { headers })
 
   const fromHttpClientError = (error: HttpClientError.HttpClientError): LLMError.ProviderError => {
+    if (error._tag === "RequestError" && error.cause instanceof DeadlineExceeded) {
+      return new LLMError.TimeoutError({ timeout: Duration.millis(error.cause.millis) })
+    }
     if (error._tag === "RequestError" && (error.reason === "InvalidUrl" || error.reason === "Encode")) {
       return new LLMError.InvalidRequestError({
         reason: scrub(`cannot send to ${error.request.url}: ${error.description ?? describeCause(error.cause)}`)
@@ -222,10 +226,18 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
     )
   }
 
+  /** The attempt's deadline: the shorter of the provider's own timeout and the caller's. */
+  const deadlineOf = (callOptions: Provider.CallOptions | undefined): Duration.Duration | undefined => {
+    const fromCall = callOptions?.timeout
+    if (fromCall === undefined || !Duration.isFinite(fromCall)) return timeout
+    return timeout === undefined ? fromCall : Duration.min(timeout, fromCall)
+  }
+
   const send = <A>(
     base: HttpClientRequest.HttpClientRequest,
     body: string,
-    decode: Decode<A>
+    decode: Decode<A>,
+    callOptions: Provider.CallOptions | undefined
   ): Effect.Effect<Provider.Reply<A>, LLMError.ProviderError> => {
     const effect = Effect.matchEffect(client.execute(HttpClientRequest.setBody(base, HttpBody.raw(body))), {
       onFailure: (error) => Effect.fail(fromHttpClientError(error)),
@@ -243,9 +255,12 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
         })
       }
     })
-    return timeout === undefined
-      ? effect
-      : Effect.timeoutFail(effect, { duration: timeout, onTimeout: () => new LLMError.TimeoutError({ timeout }) })
+    const deadline = deadlineOf(callOptions)
+    if (deadline === undefined || !Duration.isFinite(deadline)) return effect
+    // the lean transport enforces the deadline with a timer on the exchange (no fiber fork)
+    return lean
+      ? Effect.locally(effect, currentTimeoutMillis, Math.max(1, Math.ceil(Duration.toMillis(deadline))))
+      : Effect.timeoutFail(effect, { duration: deadline, onTimeout: () => new LLMError.TimeoutError({ timeout: deadline }) })
   }
 
   const decodeChat: Decode<ChatResponse.ChatResponse> = Schema.decodeUnknownEither(ChatResponse.ChatResponse)
@@ -253,7 +268,9 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
 
   return {
     name: options.name ?? providerName(baseUrl),
-    chat: (request) => send(chatRequest, JSON.stringify(request), decodeChat),
-    embed: (request) => send(embeddingsRequest, JSON.stringify(request), decodeEmbeddings)
+    chat: (request, callOptions) => send(chatRequest, JSON.stringify(request), decodeChat, callOptions),
+    embed: (request, callOptions) => send(embeddingsRequest, JSON.stringify(request), decodeEmbeddings, callOptions),
+    // it honours `CallOptions.timeout` on every transport, so the manager need not wrap it again
+    enforcesTimeout: true
   }
 }
