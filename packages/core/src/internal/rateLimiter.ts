@@ -218,8 +218,16 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
     })
 
     const acquire = (estimatedTokens: number): Effect.Effect<void, RateLimitError> =>
-      Effect.suspend(() => {
+      Effect.suspend((): Effect.Effect<void, RateLimitError> => {
         if (quota !== undefined) return quotaFailure()
+        if (requests.limit === undefined && tokens.limit === undefined && pausedUntil <= now()) {
+          // Nothing to wait for (no limits known yet): count, and keep marks for the first replies.
+          requests.reserved += 1
+          tokens.reserved += estimatedTokens
+          return learn
+            ? FiberRef.set(ticket, { requests: requests.reserved, tokens: tokens.reserved, admittedAt: now() })
+            : Effect.void
+        }
         return waitGate.pipe(
           Effect.zipRight(reserve(estimatedTokens)),
           Effect.flatMap((delay) => delay > 0 ? waitFor(delay) : Effect.void),
@@ -281,16 +289,22 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
       if (info.resetTokensMillis !== undefined) tokens.resetMillis = info.resetTokensMillis
     }
 
-    const onReply = (estimatedTokens: number, response: ApiResponse, info: RateLimitInfo | undefined) =>
-      Effect.flatMap(FiberRef.getAndSet(ticket, undefined), (marks) => {
-        const usage = response.response.usage
-        if (response._tag === "Chat") {
-          const completion = response.response.usage?.completion_tokens
-          if (completion !== undefined) {
-            completionSum += completion / Math.max(1, response.response.choices.length)
-            completionCount++
-          }
+    const learnCompletion = (response: ApiResponse) => {
+      if (response._tag === "Chat") {
+        const completion = response.response.usage?.completion_tokens
+        if (completion !== undefined) {
+          completionSum += completion / Math.max(1, response.response.choices.length)
+          completionCount++
         }
+      }
+    }
+
+    const onReply = (estimatedTokens: number, response: ApiResponse, info: RateLimitInfo | undefined) =>
+      (!learn || info === undefined) && tokens.limit === undefined
+        ? Effect.sync(() => learnCompletion(response))
+        : Effect.flatMap(FiberRef.get(ticket), (marks) => {
+        const usage = response.response.usage
+        learnCompletion(response)
         if (learn && info !== undefined) learnLimits(info)
         const work: Array<Effect.Effect<void>> = []
         const tokenLimit = tokens.limit
@@ -309,7 +323,7 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
       })
 
     const onError = (_estimatedTokens: number, error: ProviderError) =>
-      Effect.zipRight(FiberRef.set(ticket, undefined), Effect.suspend(() => {
+      Effect.suspend(() => {
         if (own.has(error)) return Effect.void
         if (error._tag !== "RateLimitError") return Effect.void
         rateLimited++
@@ -324,7 +338,7 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
         pausedUntil = Math.max(pausedUntil, now() + pause)
         const limit = budget.limit
         return limit === undefined ? Effect.void : lowerTo(budget, limit, () => 0)
-      }))
+      })
 
     return {
       estimate: (request) =>
