@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { batchLine, chat, content, readOutput, readStats, run, start, tempDir, waitUntil, writeLines } from "./fixtures/cli.js"
 
-const total = 2_000
+const total = 1_000
 const concurrency = 8
 
 describe("crash and resume (CLI child process, disk cache, SIGKILL)", () => {
