@@ -48,6 +48,11 @@ export interface Options {
    * batch of writes.
    */
   readonly durability?: "commit" | "flush" | undefined
+  /**
+   * How long (real time) a write may take to commit before it fails with a `CacheError`.
+   * Default 30 seconds. A failing disk can leave LMDB's commit unanswered; this bounds the wait.
+   */
+  readonly writeTimeout?: Duration.DurationInput | undefined
 }
 
 /**

@@ -58,11 +58,19 @@ interface ChildResult {
   readonly stderr: string
 }
 
-const runFixture = (script: string, args: ReadonlyArray<string>, killWhen?: (stdout: string) => boolean) =>
+const runFixture = (
+  script: string,
+  args: ReadonlyArray<string>,
+  killWhen?: (stdout: string) => boolean,
+  fileSizeLimitBlocks?: number
+) =>
   Effect.async<ChildResult>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(fixtures, script), ...args], {
-      stdio: ["ignore", "pipe", "pipe"]
-    })
+    const command = [process.execPath, "--import", "tsx", path.join(fixtures, script), ...args]
+    const child = fileSizeLimitBlocks === undefined
+      ? spawn(command[0]!, command.slice(1), { stdio: ["ignore", "pipe", "pipe"] })
+      : spawn("/bin/sh", ["-c", `ulimit -f ${fileSizeLimitBlocks} && exec "$@"`, "sh", ...command], {
+        stdio: ["ignore", "pipe", "pipe"]
+      })
     let stdout = ""
     let stderr = ""
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
@@ -381,6 +389,32 @@ describe("DiskCache", () => {
       assert.strictEqual(yield* cache.prune, 0)
       yield* cache.set("after-crash", chatResponse("after-crash"))
       assert.strictEqual(yield* cache.size, size + 1)
+    }), 60_000)
+
+  it.scopedLive("a full disk fails the set with a CacheError naming the cause; acknowledged entries stay", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      // a file size limit (2-4 MB, by the shell's block size) makes the store's file hit a wall
+      // like a full disk: the write fails with EFBIG where a full disk gives ENOSPC
+      const result = yield* runFixture("filler.ts", [dir], undefined, 4096)
+      assert.strictEqual(result.code, 0, result.stderr)
+      const lines = result.stdout.trim().split("\n")
+      assert.strictEqual(lines.length, 4, result.stdout)
+      // lmdb-js reports EFBIG or EIO, or only "Commit failed" (then the cause comes from statfs)
+      assert.match(lines[0]!, /^error Cache set failed for .*cache\.mdb: (disk is full|the disk refused the write)/)
+      const [, acknowledged, readable] = /^acknowledged (\d+) readable (\d+)$/.exec(lines[1]!) ?? []
+      assert.isAbove(Number(acknowledged), 100)
+      assert.strictEqual(readable, acknowledged)
+      assert.strictEqual(lines[3], "closed")
+      // without the limit, the store opens and holds every acknowledged entry
+      const keys: unknown = JSON.parse(lines[2]!.slice("keys ".length))
+      assert.isArray(keys)
+      const cache = yield* DiskCache.make({ path: dir })
+      assert.isAtLeast(yield* cache.size, Number(acknowledged))
+      for (const key of Array.isArray(keys) ? keys : []) {
+        assert.deepStrictEqual(Option.getOrUndefined(yield* cache.get(String(key))), responseFor(String(key)), String(key))
+      }
+      yield* cache.set("after", chatResponse("after"))
     }), 60_000)
 
   it.scopedLive("two processes use one path at once and see each other's entries", () =>

@@ -142,12 +142,33 @@ const messageOf = (u: unknown): string =>
 const ERRNO_NAMES: Readonly<Record<number, string>> = {
   1: "EPERM",
   2: "ENOENT",
+  5: "EIO",
   13: "EACCES",
   20: "ENOTDIR",
   21: "EISDIR",
+  27: "EFBIG",
   28: "ENOSPC",
   30: "EROFS",
   122: "EDQUOT"
+}
+
+/**
+ * Names the cause of a failed commit whose own error lmdb-js did not deliver (it logs it, and
+ * sometimes never settles the promise that carries it): from the free space on the device.
+ *
+ * @internal
+ */
+export const describeFailedCommit = (dataFile: string): string => {
+  let free: number | undefined
+  try {
+    const stats = fs.statfsSync(path.dirname(dataFile))
+    free = stats.bavail * stats.bsize
+  } catch {
+    free = undefined
+  }
+  if (free !== undefined && free < 16 * 1024 * 1024) return `disk is full (the commit failed; ${free} bytes free)`
+  return "the disk refused the write (the commit failed" +
+    (free === undefined ? ")" : `; ${free} bytes free: a file size limit, a quota or a failing disk)`)
 }
 
 /**
@@ -156,8 +177,9 @@ const ERRNO_NAMES: Readonly<Record<number, string>> = {
  *
  * @internal
  */
-export const describe = (error: unknown): string => {
+export const describe = (error: unknown, dataFile?: string): string => {
   const message = messageOf(error)
+  if (dataFile !== undefined && message.startsWith("Commit failed")) return describeFailedCommit(dataFile)
   const rawCode = typeof error === "object" && error !== null && "code" in error ? error.code : undefined
   const code = typeof rawCode === "number" ? ERRNO_NAMES[rawCode] ?? String(rawCode) : String(rawCode ?? "")
   const has = (name: string) => code === name || message.includes(name)
@@ -165,6 +187,10 @@ export const describe = (error: unknown): string => {
     ? "path is not writable"
     : has("ENOSPC") || has("EDQUOT") || /no space left|quota exceeded/i.test(message)
     ? "disk is full"
+    : has("EFBIG") || /file too large/i.test(message)
+    ? "disk is full for this file (EFBIG: the file size limit is reached)"
+    : has("EIO") || /input\/output error/i.test(message)
+    ? "the disk refused the write (EIO: it is full or failing)"
     : has("ENOTDIR") || /not a directory/i.test(message)
     ? "path is not usable: a part of it is a regular file, not a directory"
     : has("ENOENT")
