@@ -179,6 +179,7 @@ export const run = (
     let lines = 0
     let failed = 0
     const inputs = fs.stream(options.input, { chunkSize: 256 * 1024 }).pipe(
+      Stream.mapError((e) => new ConfigurationError({ reason: `Cannot read input ${options.input}: ${describe(e)}` })),
       Stream.decodeText(),
       Stream.splitLines,
       Stream.zipWithIndex,
@@ -209,9 +210,11 @@ export const run = (
       Stream.map(Chunk.join(""))
     )
 
-    const sink = partial === undefined
-      ? NodeSink.fromWritable<Error, string>(() => process.stdout, (e) => new Error(describe(e)), { endOnDone: false })
-      : Sink.mapInput(fs.sink(partial), (text: string) => new TextEncoder().encode(text))
+    const writeError = (e: unknown) =>
+      new ConfigurationError({ reason: `Cannot write output ${options.output ?? "(stdout)"}: ${describe(e)}` })
+    const sink: Sink.Sink<void, string, never, ConfigurationError> = partial === undefined
+      ? NodeSink.fromWritable(() => process.stdout, writeError, { endOnDone: false })
+      : Sink.mapInput(fs.sink(partial), (text: string) => new TextEncoder().encode(text)).pipe(Sink.mapError(writeError))
 
     const mode = options.progress ?? "none"
     const interval = options.progressIntervalMillis ?? (mode === "bar" ? 200 : 5000)
@@ -220,8 +223,9 @@ export const run = (
         if (mode === "bar") {
           const columns = process.stderr.columns
           log(`\r\x1b[2K${Progress.bar(stats, columns !== undefined && columns >= 40 ? columns - 1 : 119)}`)
+        } else {
+          log(Progress.logLine(stats) + "\n")
         }
-        else log(Progress.logLine(stats) + "\n")
       })
     const progressFiber = mode === "none"
       ? undefined
@@ -232,9 +236,7 @@ export const run = (
         Effect.fork
       )
 
-    yield* Stream.run(outputText, sink).pipe(
-      Effect.mapError((e) => new ConfigurationError({ reason: `Cannot write output: ${describe(e)}` }))
-    )
+    yield* Stream.run(outputText, sink)
     if (progressFiber !== undefined) {
       yield* Fiber.interrupt(progressFiber)
       if (mode === "bar") yield* Effect.flatMap(manager.snapshot, draw).pipe(Effect.zipRight(Effect.sync(() => log("\n"))))
