@@ -124,6 +124,11 @@ const runOptions = {
     Options.withDescription("Progress display: a bar on a terminal, a log line every few seconds otherwise"),
     Options.withDefault("auto")
   ),
+  progressInterval: Options.text("progress-interval").pipe(
+    Options.withPseudoName("DURATION"),
+    Options.withDescription("Time between progress updates (default 200ms for the bar, 5s for log lines)"),
+    Options.optional
+  ),
   statsJson: Options.text("stats-json").pipe(
     Options.withPseudoName("PATH"),
     Options.withDescription("Write the final statistics as JSON to this file"),
@@ -162,6 +167,9 @@ export const runHandler = (args: RunArgs) =>
     const tpm = Option.isSome(args.tpm) ? yield* positive("tpm", args.tpm.value) : undefined
     const timeout = yield* durationOption("timeout", args.timeout)
     const ttl = Option.isSome(args.ttl) ? yield* durationOption("ttl", args.ttl.value) : undefined
+    const progressInterval = Option.isSome(args.progressInterval)
+      ? yield* durationOption("progress-interval", args.progressInterval.value)
+      : undefined
     const envBaseUrl = yield* Config.option(Config.nonEmptyString("OPENAI_BASE_URL")).pipe(Effect.orElseSucceed(Option.none))
     const apiKey = yield* Config.option(Config.redacted(Config.nonEmptyString("OPENAI_API_KEY"))).pipe(
       Effect.orElseSucceed(Option.none)
@@ -205,6 +213,7 @@ export const runHandler = (args: RunArgs) =>
       prepared,
       model: Option.getOrUndefined(args.model),
       progress,
+      progressIntervalMillis: progressInterval === undefined ? undefined : Math.max(50, Duration.toMillis(progressInterval)),
       summary: !args.quiet,
       statsJson: Option.getOrUndefined(args.statsJson),
       log

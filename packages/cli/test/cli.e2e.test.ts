@@ -188,8 +188,11 @@ describe("fastllm run (child process against the test server)", () => {
       assert.isFalse(fs.existsSync(output), "no output under the final name after a crash")
 
       yield* server.reset
-      const second = yield* run(args, { cwd: dir, env })
+      const second = yield* run([...args, "--progress", "log", "--progress-interval", "100ms"], { cwd: dir, env })
       assert.strictEqual(second.code, 0, second.stderr)
+      // Not a terminal: progress comes as log lines.
+      const progressLines = second.stderr.split("\n").filter((line) => /^fastllm: \d+\/150 \| cached \d+ \|.*ETA/.test(line))
+      assert.isAtLeast(progressLines.length, 2, second.stderr)
       const lines = decodeOutput(readLines(output))
       assert.deepStrictEqual(lines.map((line) => line.custom_id), Array.from({ length: total }, (_, i) => `item-${i}`))
       assert.isTrue(lines.every((line) => line.response?.status_code === 200))
