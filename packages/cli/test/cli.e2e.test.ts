@@ -111,7 +111,7 @@ describe("fastllm run (child process against the test server)", () => {
       const input = writeLines(dir, "in.jsonl", [chat("one"), chat("two")])
       const env = { OPENAI_API_KEY: apiKey }
       const [ok, quota, missing, zero, unknownFlag, badTimeout, noDir] = yield* Effect.all([
-        run(["run", input, "-o", path.join(dir, "out.jsonl"), "--base-url", server.url, "--no-cache", "-q"], {
+        run(["run", input, "-o", path.join(dir, "out.jsonl"), "--base-url", server.url, "--no-cache", "-q", "--model", "gpt-4o"], {
           cwd: dir,
           env
         }),
@@ -127,7 +127,12 @@ describe("fastllm run (child process against the test server)", () => {
       ], { concurrency: "unbounded" })
       assert.strictEqual(ok.code, 0, ok.stderr)
       assert.strictEqual(ok.stderr, "", "--quiet prints nothing on success")
-      assert.strictEqual(readLines(path.join(dir, "out.jsonl")).length, 2)
+      const okLines = decodeOutput(readLines(path.join(dir, "out.jsonl")))
+      assert.deepStrictEqual(
+        okLines.map((line) => Schema.decodeUnknownSync(Schema.Struct({ model: Schema.String }))(line.response?.body).model),
+        ["gpt-4o", "gpt-4o"],
+        "--model replaces every request's model"
+      )
       // Out of quota: every item fails at once (no retry), with the reason on its line; exit 1.
       assert.strictEqual(quota.code, 1, quota.stderr)
       const quotaLines = decodeOutput(quota.stdout.trim().split("\n").map((line): unknown => JSON.parse(line)))
