@@ -8,8 +8,8 @@
  *   from many fibers at once (LMDB commits the concurrent puts of one event turn in one
  *   transaction). A set completes when its transaction has committed (`durability: "commit"`,
  *   the default) or also been fsynced (`"flush"`).
- * - gets: one fiber, one key after the other, every one a hit; run twice on the same open store,
- *   the second pass is the "warm" number. Every hit is a real decode: header check, JSON.parse,
+ * - gets: one fiber, one key after the other, every one a hit; a first pass on the open store,
+ *   then three more: the best of those is the "warm" number (the machine may be shared). Every hit is a real decode: header check, JSON.parse,
  *   Schema decode of the ApiResponse.
  * - reopen: close the store, open it again, one more get pass (what a resumed run sees).
  * - maintenance: `prune` over the full store, and the eviction a `maxEntries` bound of N/2 causes.
@@ -91,7 +91,9 @@ const run = (name: string, layer: () => Layer.Layer<Cache.Cache, unknown>, reope
       Effect.gen(function*() {
         const [, setMs] = yield* timed(sets)
         const [, firstMs] = yield* timed(gets)
-        const [, warmMs] = yield* timed(gets)
+        // the machine is shared: the best of three warm passes
+        let warmMs = Number.POSITIVE_INFINITY
+        for (let pass = 0; pass < 3; pass++) warmMs = Math.min(warmMs, (yield* timed(gets))[1])
         return [setMs, firstMs, warmMs] as const
       }),
       layer()

@@ -219,10 +219,11 @@ export const make = (options: Options): Effect.Effect<Service, LLMError.CacheErr
     )
 
     const closedError = (operation: string) => fail(operation, "the cache is closed (its scope has ended)", dataFile)
-    const tryPromise = <A>(operation: string, f: () => Promise<A>) =>
+    /** A write, bounded by `writeTimeout` unless `bounded` is false (full scans: prune, eviction). */
+    const tryPromise = <A>(operation: string, f: () => Promise<A>, bounded = true) =>
       Effect.suspend(() =>
         closed ? Effect.fail(closedError(operation)) : Effect.tryPromise({
-          try: () => withCommitError(withDeadline(f(), writeTimeoutMs), onWriteFailure),
+          try: () => withCommitError(bounded ? withDeadline(f(), writeTimeoutMs) : f(), onWriteFailure),
           catch: (error) => fail(operation, LmdbFile.describe(error, dataFile), dataFile)
         })
       )
@@ -277,7 +278,7 @@ export const make = (options: Options): Effect.Effect<Service, LLMError.CacheErr
           evicting = undefined
         })
         return evicting
-      })
+      }, false)
     })
 
     /**
@@ -339,7 +340,7 @@ export const make = (options: Options): Effect.Effect<Service, LLMError.CacheErr
           if (Entry.isStale(value, now)) stale.push(key)
         })
         return durable(removeWhere(entries, stale, (bytes) => Entry.isStale(bytes, now)))
-      }))
+      }, false))
 
     return { path: dataFile, get, set, delete: remove, clear, size, prune }
   })
