@@ -125,7 +125,8 @@ const run = (scenario: Scenario) =>
     const [work, limit] = shape.binding === "TPM"
       ? [stats.succeeded * costOf(shape), TPM]
       : [stats.succeeded, RPM]
-    const ideal = Math.max(0, ((shape.requests * (shape.binding === "TPM" ? costOf(shape) : 1) - limit) / limit) * 60_000)
+    const total = shape.requests * (shape.binding === "TPM" ? costOf(shape) : 1)
+    const ideal = Math.max(0, ((total - limit) / limit) * 60_000)
     const achieved = spanMillis > 0 ? (work - limit) / ((spanMillis * limit) / 60_000) : Number.NaN
     return {
       scenario: scenario.name,
@@ -160,10 +161,12 @@ const main = Effect.gen(function*() {
     `${requestBound.requests} requests of ${costOf(requestBound)} tokens. All scenarios run at the same time ` +
     "(2 shared cores), each against its own server.",
     "",
-    "| scenario | ok | 429s (server) | 429 share | first→last send | best possible | limit achieved | limits in force | wait |",
+    "| scenario | ok | 429s (server) | 429 share | first→last send | best possible | limit achieved | " +
+    "limits in force | wait |",
     "|---|---|---|---|---|---|---|---|---|",
     ...results.map((r) =>
-      `| ${r.scenario} | ${r.succeeded}/${r.requests} | ${r.serverRateLimited} | ${percent(r.serverRateLimited / r.requests)} | ` +
+      `| ${r.scenario} | ${r.succeeded}/${r.requests} | ${r.serverRateLimited} | ` +
+      `${percent(r.serverRateLimited / r.requests)} | ` +
       `${r.spanSeconds.toFixed(1)} s | ${r.idealSeconds.toFixed(1)} s | ${percent(r.achieved)} ${r.binding} | ` +
       `${r.limits.requestsPerMinute ?? "-"} RPM / ${r.limits.tokensPerMinute ?? "-"} TPM | ` +
       `${r.waitSeconds.toFixed(1)} s |`

@@ -1,5 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ApiRequest, Cache, ChatRequest, ChatResponse, LLMError, Provider, RateLimitHeaders, RequestManager } from "@fastllm/core"
+import {
+  ApiRequest,
+  Cache,
+  ChatRequest,
+  ChatResponse,
+  LLMError,
+  Provider,
+  RateLimitHeaders,
+  RequestManager
+} from "@fastllm/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -8,6 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
+import type { RateController } from "../src/internal/rateController.js"
 import { makeRateController } from "../src/internal/rateLimiter.js"
 import * as TokenEstimate from "../src/internal/tokenEstimate.js"
 
@@ -29,7 +39,11 @@ const answer = (
   model: request.model,
   choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }],
   ...(usage === undefined ? {} : {
-    usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion }
+    usage: {
+      prompt_tokens: usage.prompt,
+      completion_tokens: usage.completion,
+      total_tokens: usage.prompt + usage.completion
+    }
   })
 })
 
@@ -72,6 +86,19 @@ const runBatch = (
   }).pipe(Effect.provide(Layer.merge(provider.layer, Cache.none)))
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+/** Starts `n` acquires at once and returns when each was let through (10 virtual seconds at most). */
+const acquireTimes = (controller: RateController, n: number) =>
+  Effect.gen(function*() {
+    const times: Array<number> = []
+    const recordTime = Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => times.push(t)))
+    const fiber = yield* Effect.fork(
+      Effect.forEach(range(n), () => Effect.zipRight(controller.acquire(0), recordTime), { concurrency: "unbounded" })
+    )
+    yield* TestClock.adjust("10 seconds")
+    yield* Fiber.join(fiber)
+    return times
+  })
 
 describe("RateLimit", () => {
   describe("configured budgets (TestClock)", () => {
@@ -215,11 +242,7 @@ describe("RateLimit", () => {
         })
         yield* controller.acquire(0) // a full bucket: no wait
         yield* controller.onError(0, new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.seconds(5) }))
-        const times: Array<number> = []
-        const fiber = yield* Effect.fork(Effect.forEach(range(3), () =>
-          Effect.zipRight(controller.acquire(0), Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => times.push(t)))), { concurrency: "unbounded" }))
-        yield* TestClock.adjust("10 seconds")
-        yield* Fiber.join(fiber)
+        const times = yield* acquireTimes(controller, 3)
         // The gate opens at 5 s; the bucket was emptied, and 5 s refilled 5 requests, so all 3 go then.
         assert.deepStrictEqual(times, [5_000, 5_000, 5_000])
         const snapshot = controller.snapshot()
@@ -235,11 +258,7 @@ describe("RateLimit", () => {
           learnFromHeaders: true
         })
         yield* controller.onError(0, new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.zero }))
-        const times: Array<number> = []
-        const fiber = yield* Effect.fork(Effect.forEach(range(3), () =>
-          Effect.zipRight(controller.acquire(0), Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => times.push(t)))), { concurrency: "unbounded" }))
-        yield* TestClock.adjust("10 seconds")
-        yield* Fiber.join(fiber)
+        const times = yield* acquireTimes(controller, 3)
         // Without the 429 all three would go at once (a full bucket of 60); emptied, one a second.
         assert.deepStrictEqual(times, [1_000, 2_000, 3_000])
       }))
@@ -358,11 +377,7 @@ describe("RateLimit", () => {
         // Someone else shares the key: the server says only 2 requests are left.
         yield* controller.acquire(0)
         yield* controller.onReply(0, response, { limitRequests: 60, remainingRequests: 2 })
-        const times: Array<number> = []
-        const fiber = yield* Effect.fork(Effect.forEach(range(4), () =>
-          Effect.zipRight(controller.acquire(0), Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => times.push(t)))), { concurrency: "unbounded" }))
-        yield* TestClock.adjust("10 seconds")
-        yield* Fiber.join(fiber)
+        const times = yield* acquireTimes(controller, 4)
         assert.deepStrictEqual(times, [0, 0, 1_000, 2_000])
       }))
   })

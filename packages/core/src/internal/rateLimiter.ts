@@ -83,6 +83,9 @@ interface Ticket {
   readonly admittedAt: number
 }
 
+const delayOf = (result: RateLimiter.ConsumeResult | undefined): number =>
+  result === undefined ? 0 : Duration.toMillis(result.delay)
+
 const positive = (n: number | undefined): number | undefined =>
   n !== undefined && Number.isFinite(n) && n > 0 ? n : undefined
 
@@ -155,7 +158,11 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
     })
 
     /** Takes `amount` from a budget (negative: gives it back); the bucket's level after it. */
-    const consume = (budget: Budget, limit: number, amount: number): Effect.Effect<RateLimiter.ConsumeResult | undefined> =>
+    const consume = (
+      budget: Budget,
+      limit: number,
+      amount: number
+    ): Effect.Effect<RateLimiter.ConsumeResult | undefined> =>
       limiter.consume({
         algorithm: "token-bucket",
         onExceeded: "delay",
@@ -165,7 +172,10 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
         tokens: amount
       }).pipe(
         Effect.catchAll((error) =>
-          Effect.as(Effect.logWarning("FastLLM: the rate limiter's store failed; sending unthrottled", error), undefined)
+          Effect.as(
+            Effect.logWarning("FastLLM: the rate limiter's store failed; sending unthrottled", error),
+            undefined
+          )
         )
       )
 
@@ -186,20 +196,20 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
     /** Reserves one request and the estimated tokens; the delay until the reservation is due. */
     const reserve = (estimatedTokens: number): Effect.Effect<number> =>
       Effect.suspend(() => {
-      const requestLimit = requests.limit
-      const tokenLimit = tokens.limit
-      const delays: Array<Effect.Effect<number>> = []
-      const delayOf = (result: RateLimiter.ConsumeResult | undefined) =>
-        result === undefined ? 0 : Duration.toMillis(result.delay)
-      const charged = tokenLimit === undefined ? estimatedTokens : Math.min(estimatedTokens, tokenLimit)
-      requests.reserved += 1
-      tokens.reserved += charged
-      const marks = { requests: requests.reserved, tokens: tokens.reserved, admittedAt: 0 }
-      if (requestLimit !== undefined) delays.push(Effect.map(consume(requests, requestLimit, 1), delayOf))
-      if (tokenLimit !== undefined && charged > 0) delays.push(Effect.map(consume(tokens, tokenLimit, charged), delayOf))
-      const delay = delays.length === 0 ? Effect.succeed(0) : Effect.map(Effect.all(delays), (ds) => Math.max(...ds))
-      return Effect.zipLeft(delay, FiberRef.set(ticket, marks))
-    })
+        const requestLimit = requests.limit
+        const tokenLimit = tokens.limit
+        const charged = tokenLimit === undefined ? estimatedTokens : Math.min(estimatedTokens, tokenLimit)
+        requests.reserved += 1
+        tokens.reserved += charged
+        const marks: Ticket = { requests: requests.reserved, tokens: tokens.reserved, admittedAt: 0 }
+        const delays: Array<Effect.Effect<number>> = []
+        if (requestLimit !== undefined) delays.push(Effect.map(consume(requests, requestLimit, 1), delayOf))
+        if (tokenLimit !== undefined && charged > 0) {
+          delays.push(Effect.map(consume(tokens, tokenLimit, charged), delayOf))
+        }
+        const delay = delays.length === 0 ? Effect.succeed(0) : Effect.map(Effect.all(delays), (ds) => Math.max(...ds))
+        return Effect.zipLeft(delay, FiberRef.set(ticket, marks))
+      })
 
     const quotaFailure = (): Effect.Effect<never, RateLimitError> => {
       const server = quota?.detail
@@ -212,10 +222,11 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
       return Effect.fail(error)
     }
 
-    const admitted: Effect.Effect<void, RateLimitError> = Effect.suspend(() => {
-        if (quota !== undefined) return quotaFailure()
-      return FiberRef.update(ticket, (marks) => marks === undefined ? marks : { ...marks, admittedAt: now() })
-    })
+    const admitted: Effect.Effect<void, RateLimitError> = Effect.suspend(() =>
+      quota !== undefined
+        ? quotaFailure()
+        : FiberRef.update(ticket, (marks) => marks === undefined ? marks : { ...marks, admittedAt: now() })
+    )
 
     const acquire = (estimatedTokens: number): Effect.Effect<void, RateLimitError> =>
       Effect.suspend((): Effect.Effect<void, RateLimitError> => {
@@ -263,8 +274,9 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
       // Once: a bucket that starts full, as the server's does, is drained by our reservations a
       // round trip before the server sees them, and the server wastes that round trip's refill
       // while it is still full (measured: 2 429s in 1,800 requests right after the first burst).
+      const roundTrip = (Math.max(0, now() - admittedAt) * perMinute) / windowMillis
       const headroom = budget.readings.length === 1
-        ? Effect.asVoid(consume(budget, limit, Math.min(limit, (Math.max(0, now() - admittedAt) * perMinute) / windowMillis)))
+        ? Effect.asVoid(consume(budget, limit, Math.min(limit, roundTrip)))
         : Effect.void
       return Effect.zipRight(headroom, lowerTo(budget, limit, () => {
         const at = now()
@@ -299,14 +311,13 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
       }
     }
 
-    const onReply = (estimatedTokens: number, response: ApiResponse, info: RateLimitInfo | undefined) =>
-      (!learn || info === undefined) && tokens.limit === undefined
-        ? Effect.sync(() => learnCompletion(response))
-        : Effect.flatMap(FiberRef.get(ticket), (marks) => {
-        const usage = response.response.usage
+    /** Charges real usage above the estimate, learns the limits, and compares with the server's counts. */
+    const correct = (estimatedTokens: number, response: ApiResponse, info: RateLimitInfo | undefined) =>
+      Effect.flatMap(FiberRef.get(ticket), (marks) => {
         learnCompletion(response)
         if (learn && info !== undefined) learnLimits(info)
         const work: Array<Effect.Effect<void>> = []
+        const usage = response.response.usage
         const tokenLimit = tokens.limit
         if (tokenLimit !== undefined && usage != null) {
           const extra = usage.total_tokens - Math.min(estimatedTokens, tokenLimit)
@@ -321,6 +332,11 @@ export const makeRateController = (options: RateControllerOptions): Effect.Effec
         }
         return Effect.all(work, { discard: true })
       })
+
+    const onReply = (estimatedTokens: number, response: ApiResponse, info: RateLimitInfo | undefined) =>
+      (!learn || info === undefined) && tokens.limit === undefined
+        ? Effect.sync(() => learnCompletion(response))
+        : correct(estimatedTokens, response, info)
 
     const onError = (_estimatedTokens: number, error: ProviderError) =>
       Effect.suspend(() => {
