@@ -142,10 +142,15 @@ export const make = (
       t.inFlight--
     }
 
-    /** One provider call: wait for the rate limits, take a slot, send with the attempt timeout. */
+    /**
+     * One provider call: take a slot, then wait for the rate limits, then send with the attempt
+     * timeout. The limits are taken inside the slot so that after a 429 or an exhausted quota at
+     * most `concurrency` calls (not the whole window) have already been let through.
+     */
     const attempt = (request: ApiRequest.ApiRequest, estimate: number, trackers: ReadonlyArray<Tracker>) =>
-      rate.acquire(estimate).pipe(
-        Effect.zipRight(slots.withSlot(
+      slots.withSlot(
+        Effect.zipRight(
+          rate.acquire(estimate),
           Effect.suspend(() => {
             forEachTracker(trackers, attemptStarted)
             return withTimeout(ProviderModule.send(provider, request, callOptions)).pipe(
@@ -156,7 +161,8 @@ export const make = (
               Effect.ensuring(Effect.sync(() => forEachTracker(trackers, attemptEnded)))
             )
           })
-        )),
+        )
+      ).pipe(
         Effect.tapBoth({
           onFailure: (error) => rate.onError(estimate, error),
           onSuccess: (reply) => rate.onReply(estimate, reply.response, reply.rateLimit)
