@@ -91,5 +91,13 @@ export const summary = (stats: BatchStats.BatchStats, wallMillis: number): strin
     `(${perSecond(stats.tokens.promptTokens)} in/s, ${perSecond(stats.tokens.completionTokens)} out/s)`
   ]
   if (stats.cacheErrors > 0) lines.push(`  cache errors ${integer.format(stats.cacheErrors)} (treated as misses)`)
+  const { requestsPerMinute, tokensPerMinute } = stats.limits
+  if (requestsPerMinute !== undefined || tokensPerMinute !== undefined || stats.rateLimitWaitMillis > 0) {
+    const limit = (n: number | undefined, unit: string) => n === undefined ? `- ${unit}` : `${integer.format(n)} ${unit}`
+    lines.push(
+      `  rate limits ${limit(requestsPerMinute, "RPM")} / ${limit(tokensPerMinute, "TPM")}, ` +
+        `held back ${formatDuration(stats.rateLimitWaitMillis)}`
+    )
+  }
   return lines.join("\n")
 }

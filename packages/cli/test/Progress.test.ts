@@ -48,6 +48,11 @@ describe("Progress", () => {
     assert.include(summary, "succeeded 990, failed 10 (ApiError 6, InvalidRequestError 4)")
     assert.include(summary, "cache hits 100, deduplicated 5, API calls 152, retries 7, rate limited 3")
     assert.include(summary, "tokens: prompt 12,000, completion 3,400, total 15,400 (600 in/s, 170 out/s)")
+    assert.include(summary, "rate limits - RPM / - TPM, held back 1.2s")
+    const limited = Progress.summary({ ...stats, limits: { requestsPerMinute: 3000, tokensPerMinute: 300_000 } }, 20_000)
+    assert.include(limited, "rate limits 3,000 RPM / 300,000 TPM")
+    const unlimited = Progress.summary({ ...stats, rateLimitWaitMillis: 0 }, 20_000)
+    assert.notInclude(unlimited, "rate limits")
   })
 
   it("formats durations for people", () => {
