@@ -6,14 +6,15 @@
  *   npm run bench                      # full: ~15 minutes, half of it the 1M-line memory run
  *   npm run bench -- --quick           # smaller sizes, fewer rounds: ~3–4 minutes
  *   npm run bench -- --memory-sizes 1,100000   # other sizes for the memory runs (the first is the baseline)
- *   npm run bench -- --only overhead,cache   # some sections (overhead, latency, memory, cache, breakdown); the
+ *   npm run bench -- --only overhead,cache   # some sections (overhead, latency, memory, cache, breakdown, faults); the
  *                                            # others are kept from the previous RESULTS.md
  *   npm run bench -- --no-write        # print only, leave RESULTS.md alone
  *
  * Sections: 1. overhead vs raw undici and the openai SDK (bench/overhead.ts), 2. latency hiding
  * (bench/latency.ts), 3. memory of streamed JSONL (bench/memory.ts), 4. cache hits/s
  * (bench/cache.ts), 5. CPU per request (from the runs of 1), 6. where a request's CPU goes, step
- * by step (bench/lib/breakdown.ts: the "why" behind missed targets). The results other benchmarks wrote
+ * by step (bench/lib/breakdown.ts: the "why" behind missed targets), 7. the reliability suite's
+ * fault mix at bench scale (bench/lib/faultMix.ts). The results other benchmarks wrote
  * under bench/results/*.md are appended, and the hand-written analysis in bench/lib/analysis.md.
  *
  * @since 0.1.0
@@ -25,6 +26,7 @@ import { fileURLToPath } from "node:url"
 import * as Cache from "./cache.js"
 import * as Latency from "./latency.js"
 import * as Breakdown from "./lib/breakdown.js"
+import * as FaultMix from "./lib/faultMix.js"
 import { machine, type Section } from "./lib/report.js"
 import * as Memory from "./memory.js"
 import * as Overhead from "./overhead.js"
@@ -47,14 +49,16 @@ const plan = quick
     latency: { latencies: [20, 100], concurrencies: [100, 500, 1000], rounds: 1, waves: 4, minRequests: 2_000 },
     memory: { sizes: [1, 10_000, 50_000], concurrency: 64 },
     cache: { items: 20_000, rounds: 2 },
-    breakdown: { items: 5_000, rounds: 2, concurrency: 64 }
+    breakdown: { items: 5_000, rounds: 2, concurrency: 64 },
+    faults: { requests: 2_000 }
   }
   : {
     overhead: { requests: 20_000, rounds: 3, concurrencies: [64, 256] },
     latency: { latencies: [20, 100], concurrencies: [100, 500, 1000], rounds: 3, waves: 10, minRequests: 5_000 },
     memory: { sizes: [1, 100_000, 1_000_000], concurrency: 64 },
     cache: { items: 100_000, rounds: 3 },
-    breakdown: { items: 20_000, rounds: 3, concurrency: 64 }
+    breakdown: { items: 20_000, rounds: 3, concurrency: 64 },
+    faults: { requests: 10_000 }
   }
 
 const log = (line: string) => console.log(line)
@@ -99,6 +103,10 @@ const main = async () => {
 
   if (wanted("breakdown")) {
     sections.set("6", stamped("breakdown", (await timed("breakdown", () => Breakdown.run({ ...plan.breakdown, log }))).section))
+  }
+
+  if (wanted("faults")) {
+    sections.set("7", stamped("faults", (await timed("faults", () => FaultMix.run({ ...plan.faults, log }))).section))
   }
 
   for (const section of [...sections].sort(([a], [b]) => a.localeCompare(b)).map(([, section]) => section)) {
