@@ -57,6 +57,16 @@ export interface Options {
   readonly tokensPerMinute?: number | undefined
   /** Learn limits from `x-ratelimit-*` headers and slow down before the server refuses. Default true. */
   readonly learnRateLimits?: boolean | undefined
+  /**
+   * Fail fast when the server is unreachable: after `failures` items in a row failed to connect
+   * even after their retries (default `max(16, concurrency)`), new items fail at once with a
+   * `TransportError` saying so, for `cooldown` (default 30 s); then they are tried again and the
+   * first success closes the breaker. `false` turns it off.
+   */
+  readonly circuitBreaker?: false | {
+    readonly failures?: number | undefined
+    readonly cooldown?: Duration.DurationInput | undefined
+  } | undefined
 }
 
 /**

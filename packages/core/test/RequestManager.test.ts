@@ -302,6 +302,56 @@ describe("RequestManager", () => {
     }).pipe(Effect.provide(managerWith(layer, { concurrency: 4, cache: false })))
   })
 
+  it.effect("fails fast once the server looks unreachable, and tries again after the cooldown", () => {
+    let up = false
+    const { state, layer } = recordingProvider((request) =>
+      up ? Effect.succeed(answer(request)) : Effect.fail(new LLMError.TransportError({ reason: "connect ECONNREFUSED 127.0.0.1:9" }))
+    )
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(RequestManager.run(Array.from({ length: 100 }, (_, i) => chat(String(i)))))
+      const { results, stats } = yield* advanceUntilDone(fiber, "100 millis")
+      assert.strictEqual(stats.failed, 100)
+      // 2 items at a time, 2 attempts each: the breaker opens after 4 final failures; only the
+      // items already running when it opened were sent
+      assert.isAtMost(state.calls, 2 * 6)
+      const last = results[99]
+      assert(last?._tag === "Failure" && last.error._tag === "TransportError")
+      assert.strictEqual(last.attempts, 0)
+      assert.include(last.error.message, "the server looks unreachable")
+      assert.include(last.error.message, "ECONNREFUSED")
+      // within the cooldown: still failing fast
+      const during = yield* RequestManager.run([chat("a")])
+      assert.strictEqual(during.results[0]?.attempts, 0)
+      // after it: tried again, and one success closes the breaker
+      up = true
+      yield* TestClock.adjust("30 seconds")
+      const after = yield* RequestManager.run([chat("b"), chat("c")])
+      assert.deepStrictEqual(after.results.map((r) => r._tag), ["Success", "Success"])
+    }).pipe(
+      Effect.provide(
+        managerWith(layer, {
+          concurrency: 2,
+          window: 2,
+          maxRetries: 1,
+          retrySchedule: fixedBackoff,
+          circuitBreaker: { failures: 4, cooldown: "30 seconds" }
+        })
+      )
+    )
+  })
+
+  it.effect("keeps going when connection failures are interleaved with successes", () => {
+    const { state, layer } = recordingProvider((request, call) =>
+      call % 3 === 0 ? Effect.succeed(answer(request)) : Effect.fail(new LLMError.TransportError({ reason: "reset" }))
+    )
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(RequestManager.run(Array.from({ length: 30 }, (_, i) => chat(String(i)))))
+      const { stats } = yield* advanceUntilDone(fiber, "100 millis")
+      assert.strictEqual(stats.succeeded, 30)
+      assert.strictEqual(state.calls, 90)
+    }).pipe(Effect.provide(managerWith(layer, { concurrency: 1, window: 1, retrySchedule: fixedBackoff, circuitBreaker: { failures: 2 } })))
+  })
+
   it.effect("runs embeddings requests", () => {
     const { layer } = recordingProvider((request) => Effect.succeed(answer(request)))
     return Effect.gen(function*() {

@@ -19,6 +19,7 @@ import * as TokenStats from "../TokenStats.js"
 import { mapOrdered } from "./orderedWindow.js"
 import { makeRateController } from "./rateLimiter.js"
 import { Slots } from "./slots.js"
+import { Breaker } from "./breaker.js"
 import { forEachTracker, Tracker } from "./tracker.js"
 
 /** @internal */
@@ -103,6 +104,12 @@ export const make = (
       Schedule.intersect(honourRetryAfter)
     )
     const serviceTracker = new Tracker(yield* Clock.currentTimeMillis, rate)
+    const clock = yield* Effect.clock
+    const breaker = options.circuitBreaker === false ? undefined : new Breaker(
+      Math.max(1, options.circuitBreaker?.failures ?? Math.max(16, concurrency)),
+      Duration.decode(options.circuitBreaker?.cooldown ?? "30 seconds")
+    )
+    const breakerOpen = () => breaker !== undefined && breaker.isOpen(clock.unsafeCurrentTimeMillis())
     const inFlight = new Map<string, Array<(outcome: Outcome | undefined) => void>>()
 
     /** A failing cache never fails an item: the failure is counted, logged, and `fallback` used. */
@@ -183,7 +190,11 @@ export const make = (
         driver.next(error).pipe(
           Effect.matchEffect({
             onFailure: () => Effect.fail(error),
-            onSuccess: () => Effect.catchAll(once, (next) => isRetryable(next) ? retryFrom(next, driver) : Effect.fail(next))
+            onSuccess: () =>
+              Effect.catchAll(
+                once,
+                (next) => isRetryable(next) && !breakerOpen() ? retryFrom(next, driver) : Effect.fail(next)
+              )
           })
         )
       return Effect.catchAll(
@@ -204,6 +215,7 @@ export const make = (
       const retries = attempts - 1
       if (retries > 0) forEachTracker(trackers, (t) => t.retries += retries)
       const counted = retries > 0 ? Metric.incrementBy(metrics.retries, retries) : Effect.void
+      breaker?.record(Either.isLeft(exit) ? exit.left : undefined, clock.unsafeCurrentTimeMillis())
       if (Either.isLeft(exit)) {
         return Effect.as(counted, { _tag: "Failure", error: exit.left, attempts })
       }
@@ -214,8 +226,15 @@ export const make = (
     }
 
     /** The provider with retries, then cache set. */
-    const callProvider = (key: string, request: ApiRequest.ApiRequest, trackers: ReadonlyArray<Tracker>) =>
+    const callProvider = (
+      key: string,
+      request: ApiRequest.ApiRequest,
+      trackers: ReadonlyArray<Tracker>
+    ): Effect.Effect<Outcome> =>
       Effect.suspend(() => {
+        if (breaker !== undefined && breakerOpen()) {
+          return Effect.succeed<Outcome>({ _tag: "Failure", error: breaker.rejection(), attempts: 0 })
+        }
         const estimate = rate.estimate(request)
         let attempts = 0
         const once = Effect.suspend(() => {
