@@ -244,6 +244,17 @@ export const layer = (options?: Options): Layer.Layer<RequestManager, never, Pro
   Layer.scoped(RequestManager, make(options))
 
 /**
+ * The Effect Metrics every RequestManager updates: items finished and failed, cache hits, API
+ * calls, retries, prompt and completion tokens (counters), and the duration of each provider call
+ * (a histogram in milliseconds). Read them with `Metric.value`, or export them with your metrics
+ * layer.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = internal.metrics
+
+/**
  * Runs a batch with the RequestManager in context.
  *
  * @since 0.1.0

@@ -6,6 +6,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
@@ -350,6 +351,35 @@ describe("RequestManager", () => {
       assert.strictEqual(stats.succeeded, 30)
       assert.strictEqual(state.calls, 90)
     }).pipe(Effect.provide(managerWith(layer, { concurrency: 1, window: 1, retrySchedule: fixedBackoff, circuitBreaker: { failures: 2 } })))
+  })
+
+  it.effect("updates Effect Metrics: items, cache hits, API calls, tokens, call latency", () => {
+    const { layer } = recordingProvider((request) => Effect.as(Effect.sleep("40 millis"), answer(request)))
+    const { apiCalls, cacheHits, items, latency, promptTokens } = RequestManager.metrics
+    const counter = (metric: typeof items) => Effect.map(Metric.value(metric), (state) => state.count)
+    return Effect.gen(function*() {
+      const before = yield* Effect.all([
+        counter(items),
+        counter(cacheHits),
+        counter(apiCalls),
+        counter(promptTokens)
+      ])
+      const latencyBefore = (yield* Metric.value(latency)).count
+      const inputs = [chat("m1"), chat("m2"), chat("m3")]
+      const fiber = yield* Effect.fork(Effect.zipRight(RequestManager.run(inputs), RequestManager.run(inputs)))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      const after = yield* Effect.all([
+        counter(items),
+        counter(cacheHits),
+        counter(apiCalls),
+        counter(promptTokens)
+      ])
+      assert.deepStrictEqual(after.map((n, i) => n - before[i]!), [6, 3, 3, 30])
+      const latencyAfter = yield* Metric.value(latency)
+      assert.strictEqual(latencyAfter.count - latencyBefore, 3)
+      assert.isAtLeast(latencyAfter.max, 40)
+    }).pipe(Effect.provide(managerWith(layer)))
   })
 
   it.effect("runs embeddings requests", () => {
