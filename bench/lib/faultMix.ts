@@ -124,10 +124,11 @@ export const run = async (options: { readonly requests: number; readonly log?: (
       `maxRetries ${maxRetries}, ` +
       "backoff 20 ms doubling (jittered, cap 200 ms) and never sooner than Retry-After; testing server in this process " +
       "(for its per-body counts). Fault mix: 10% 429 (retry-after 50–500 ms), 5% 500/502/503, 2% resets, 1% hangs, " +
-      "1% malformed bodies. The bounded version runs in `npm test` (reliability/faultMix.test.ts, 5,000 requests).",
+      "1% malformed bodies. \"Paused by 429s\": the batch's `rateLimitWaitMillis`, the time the shared 429 gate held " +
+      "every request back. The bounded version runs in `npm test` (reliability/faultMix.test.ts, 5,000 requests).",
       "",
       table(
-        ["run", "succeeded", "exactly one correct result each", "max sends of one body", "server requests", "retries", "server max concurrent", "429 pause (sum)", "wall", "req/s"],
+        ["run", "succeeded", "exactly one correct result each", "max sends of one body", "server requests", "retries", "server max concurrent", "paused by 429s", "wall", "req/s"],
         rows.map((row) => [
           row.name,
           `${fmt(row.ok)} / ${fmt(options.requests)}`,
