@@ -88,7 +88,7 @@ describe("bad input files", () => {
       failed(5, "wrong-types", "body.model", "Expected string")
       failed(6, "no-model", "body.model", "missing")
       ok(7, "one-megabyte", "Echo: xxxx")
-      failed(8, "8", "line 8", "not valid JSON")
+      failed(8, "8", "line 8", "not valid UTF-8") // its bytes fail first: never decoded with replacements
       failed(9, "9", "JSON object")
       failed(10, "10", "custom_id")
       ok(11, "11", "Echo: bare body last (")
@@ -99,11 +99,9 @@ describe("bad input files", () => {
       assert.strictEqual((yield* server.stats).requests, 3, "bad lines never reach the server")
     }), { timeout: 30_000 })
 
-  // OPEN (CLI): BatchFile decodes the input with Stream.decodeText, which replaces invalid UTF-8
-  // inside a JSON string with U+FFFD, so the request is sent with altered text instead of failing
-  // on its line. `.fails` records the gap: this test turns red once the CLI reports the line, and
-  // then `.fails` should go.
-  it.scopedLive.fails("invalid UTF-8 inside a string is reported on its line, not silently replaced", () =>
+  // BatchFile decodes each line as strict UTF-8 (BatchFile.utf8Lines): a line with invalid bytes
+  // fails on its own line instead of being sent with U+FFFD replacement characters.
+  it.scopedLive("invalid UTF-8 inside a string is reported on its line, not silently replaced", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make()
       const dir = yield* tempDir

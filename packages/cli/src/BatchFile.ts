@@ -117,6 +117,51 @@ export const countLines = (path: string) =>
     )
   })
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+const lossyUtf8 = new TextDecoder("utf-8")
+
+const decodeLine = (bytes: Uint8Array): { readonly text: string; readonly valid: boolean } => {
+  const end = bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.length - 1 : bytes.length
+  const line = bytes.subarray(0, end)
+  try {
+    return { text: strictUtf8.decode(line), valid: true }
+  } catch {
+    return { text: lossyUtf8.decode(line), valid: false }
+  }
+}
+
+/**
+ * Splits bytes into lines (LF or CRLF) and decodes each line as strict UTF-8, so that invalid
+ * bytes fail their own line instead of being replaced with U+FFFD and sent (which
+ * `Stream.decodeText` would do).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const utf8Lines = <E, R>(
+  bytes: Stream.Stream<Uint8Array, E, R>
+): Stream.Stream<{ readonly text: string; readonly valid: boolean }, E, R> =>
+  Stream.suspend(() => {
+    let rest: Buffer = Buffer.alloc(0)
+    return bytes.pipe(
+      Stream.mapConcat((chunk) => {
+        const buffer = rest.length === 0
+          ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+          : Buffer.concat([rest, chunk])
+        const lines: Array<{ readonly text: string; readonly valid: boolean }> = []
+        let start = 0
+        for (let end = buffer.indexOf(10, start); end !== -1; end = buffer.indexOf(10, start)) {
+          lines.push(decodeLine(buffer.subarray(start, end)))
+          start = end + 1
+        }
+        // copy the unfinished line so the chunk it came from can be freed
+        rest = Buffer.from(buffer.subarray(start))
+        return lines
+      }),
+      Stream.concat(Stream.suspend(() => rest.length === 0 ? Stream.empty : Stream.make(decodeLine(rest))))
+    )
+  })
+
 const describe = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
     ? error.message
@@ -180,14 +225,14 @@ export const run = (
     let failed = 0
     const inputs = fs.stream(options.input, { chunkSize: 256 * 1024 }).pipe(
       Stream.mapError((e) => new ConfigurationError({ reason: `Cannot read input ${options.input}: ${describe(e)}` })),
-      Stream.decodeText(),
-      Stream.splitLines,
+      utf8Lines,
       Stream.zipWithIndex,
-      Stream.filter(([text]) => text.trim() !== ""),
-      Stream.map(([text, lineIndex]) => {
-        const parsed = BatchLine.parse(lineIndex === 0 ? text.replace(/^\uFEFF/, "") : text, lineIndex + 1, {
-          model: options.model
-        })
+      Stream.filter(([decoded]) => decoded.text.trim() !== ""),
+      Stream.map(([decoded, lineIndex]) => {
+        const text = lineIndex === 0 ? decoded.text.replace(/^\uFEFF/, "") : decoded.text
+        const parsed = decoded.valid
+          ? BatchLine.parse(text, lineIndex + 1, { model: options.model })
+          : BatchLine.invalidUtf8(text, lineIndex + 1)
         pending.set(position++, parsed)
         // A line that is not a request still takes its slot (and is counted as failed by the
         // manager); its output line is the parse error, not the placeholder's.

@@ -73,6 +73,26 @@ export type ParsedLine =
   }
 
 /**
+ * A line whose bytes are not valid UTF-8: an `Invalid` line (never sent), with the custom_id read
+ * from a lossy decoding when there is one, so the output still says which request it was.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const invalidUtf8 = (lossyText: string, line: number): ParsedLine => {
+  const parsed = parse(lossyText, line)
+  return {
+    _tag: "Invalid",
+    line,
+    customId: parsed.customId,
+    envelope: parsed.envelope,
+    error: new LLMError.InvalidRequestError({
+      reason: `line ${line} is not valid UTF-8 (it would be sent with replacement characters; fix the file's encoding)`
+    })
+  }
+}
+
+/**
  * Options of {@link parse}.
  *
  * @since 0.1.0
