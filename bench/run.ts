@@ -3,8 +3,8 @@
  * rounds with medians and ratios, printed and written to bench/RESULTS.md with the machine's
  * description (absolute times on these shared 2-core machines drift; the ratios are the result).
  *
- *   npm run bench                      # full: ~15 minutes, half of it the 1M-line memory run
- *   npm run bench -- --quick           # smaller sizes, fewer rounds: ~3–4 minutes
+ *   npm run bench                      # full: ~12 minutes on a quiet machine, 6–7 of them the 1M-line memory run
+ *   npm run bench -- --quick           # smaller sizes, fewer rounds: ~2 minutes
  *   npm run bench -- --memory-sizes 1,100000   # other sizes for the memory runs (the first is the baseline)
  *   npm run bench -- --only overhead,cache   # some sections (overhead, latency, memory, cache, breakdown, faults); the
  *                                            # others are kept from the previous RESULTS.md
