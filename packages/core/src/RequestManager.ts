@@ -35,7 +35,8 @@ export interface Options {
   /**
    * Items in progress at once (waiting for a slot, in backoff, or in flight). Larger than
    * `concurrency` so that a slow item or one sleeping in backoff never idles a slot. Default
-   * `concurrency * 4`.
+   * `concurrency * 2`: each doubling of the window measured ~+15% CPU per request at high request
+   * rates (more items parked waiting for a slot).
    */
   readonly window?: number | undefined
   /** Timeout of each attempt. Default 60 seconds. */
