@@ -8,7 +8,7 @@ import { DiskCache } from "@fastllm/cache-disk"
 import { TestServer } from "@fastllm/testing"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
-import { batchLine, chat, content, readOutput, readStats, run, start, tempDir, writeLines } from "./fixtures/cli.js"
+import { batchLine, chat, content, readOutput, readStats, run, start, tempDir, waitUntil, writeLines } from "./fixtures/cli.js"
 
 const item = (i: number) => batchLine(`item-${i}`, chat(`shared item ${i}`))
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k)
@@ -21,7 +21,7 @@ describe("two processes on one disk cache", () => {
       const cache = path.join(dir, "cache")
       const env = { OPENAI_API_KEY: "sk-reliability" }
       // A: items 0..599. B: 300 items of its own first, then items 0..599 again (A is answering those
-      // meanwhile, so B finds many of them in the cache and may race A on the rest).
+      // meanwhile, so B finds the first ones in the cache and may race A on the rest).
       const inputs = {
         a: range(0, 600),
         b: [...range(600, 900), ...range(0, 600)]
@@ -42,7 +42,10 @@ describe("two processes on one disk cache", () => {
         "--stats-json",
         path.join(dir, `${name}.stats.json`)
       ]
+      // B starts once A has answered a third of its items, so that A's first answers are certainly
+      // in the cache when B reaches them, while both still run (and write) at the same time.
       const a = yield* start(args("a"), { cwd: dir, env })
+      yield* waitUntil(Effect.map(server.stats, (stats) => stats.requests >= 200))
       const b = yield* start(args("b"), { cwd: dir, env })
       const [doneA, doneB] = yield* Effect.all([a.finished, b.finished], { concurrency: 2 })
       assert.strictEqual(doneA.code, 0, doneA.stderr)
