@@ -161,7 +161,7 @@ export const fmt = (value: number, digits = 0): string =>
 export const verdict = (ok: boolean, target: string): string => `${ok ? "met" : "MISSED"} (${target})`
 
 /**
- * The result of one benchmark section: Markdown for RESULTS.md and a plain summary for the console.
+ * The result of one benchmark section: its title and Markdown body (for the console and RESULTS.md).
  *
  * @since 0.1.0
  * @category models
