@@ -102,26 +102,49 @@ export const invalidRequestFromParseError = (error: ParseResult.ParseError): Inv
   return new InvalidRequestError(path === "" ? { reason: first.message } : { reason: first.message, path })
 }
 
+/** Requests this module decoded itself: passing one back (e.g. from a RequestBatch) skips the work. */
+const decoded = new WeakSet<object>()
+
+const remember = (request: ApiRequest): ApiRequest => {
+  decoded.add(request)
+  return request
+}
+
 /**
  * Decodes one input into an {@link ApiRequest}. With `kind` given, the input must be of that kind;
- * without it, `messages` means chat and `input` means embeddings.
+ * without it, `messages` means chat and `input` means embeddings. A request that came out of this
+ * function before is returned as it is (requests are immutable).
  *
  * @since 0.1.0
  * @category decoding
  */
 export const decode = (input: unknown, kind?: Kind): Either.Either<ApiRequest, InvalidRequestError> => {
+  if (typeof input === "object" && input !== null && decoded.has(input)) {
+    const known = input as ApiRequest
+    if (kind === undefined || known._tag === (kind === "chat" ? "Chat" : "Embedding")) return Either.right(known)
+  }
   if (!isRecord(input)) {
     return Either.left(new InvalidRequestError({ reason: "a request must be a JSON object" }))
   }
   if (input._tag === "Chat" || input._tag === "Embedding") {
-    return decode(input.request, input._tag === "Chat" ? "chat" : "embedding")
+    const tagged: Kind = input._tag === "Chat" ? "chat" : "embedding"
+    if (kind !== undefined && kind !== tagged) {
+      return Either.left(new InvalidRequestError({ reason: `expected a ${kind} request, got a ${tagged} request` }))
+    }
+    return decode(input.request, tagged)
   }
   const resolved: Kind | undefined = kind ?? ("messages" in input ? "chat" : "input" in input ? "embedding" : undefined)
   switch (resolved) {
     case "chat":
-      return Either.mapBoth(decodeChat(input), { onLeft: invalidRequestFromParseError, onRight: chat })
+      return Either.mapBoth(decodeChat(input), {
+        onLeft: invalidRequestFromParseError,
+        onRight: (request) => remember(chat(request))
+      })
     case "embedding":
-      return Either.mapBoth(decodeEmbedding(input), { onLeft: invalidRequestFromParseError, onRight: embedding })
+      return Either.mapBoth(decodeEmbedding(input), {
+        onLeft: invalidRequestFromParseError,
+        onRight: (request) => remember(embedding(request))
+      })
     case undefined:
       return Either.left(
         new InvalidRequestError({

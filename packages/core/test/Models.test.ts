@@ -258,3 +258,17 @@ describe("RateLimitHeaders", () => {
     assert.strictEqual(millis({}), undefined)
   })
 })
+
+describe("ApiRequest.decode", () => {
+  it("returns a request it decoded before as it is, and still checks the kind", () => {
+    const first = ApiRequest.decode({ model: "m", messages: [{ role: "user", content: "x" }] })
+    assert(Either.isRight(first))
+    const again = ApiRequest.decode(first.right)
+    assert(Either.isRight(again))
+    assert.strictEqual(again.right, first.right)
+    assert(Either.isLeft(ApiRequest.decode(first.right, "embedding")))
+    // a look-alike that did not come from decode is decoded (and validated) in full
+    const lookAlike = { _tag: "Chat", request: { model: "", messages: [] } }
+    assert(Either.isLeft(ApiRequest.decode(lookAlike)))
+  })
+})
