@@ -41,6 +41,28 @@ export interface Row {
   readonly failedLines: number
 }
 
+/**
+ * How bin/fastllm.js will run: its esbuild bundle when `dist/fastllm.mjs` is newer than every
+ * workspace source file (and FASTLLM_FROM_SOURCE is not 1), else the sources through tsx. The same
+ * rule as the bin's, so the section says which one it measured.
+ */
+const cliMode = (): string => {
+  const dist = path.join(root, "packages/cli/dist/fastllm.mjs")
+  if (process.env.FASTLLM_FROM_SOURCE === "1" || !fs.existsSync(dist)) return "the TypeScript sources through tsx"
+  const built = fs.statSync(dist).mtimeMs
+  const newest = (dir: string): number =>
+    fs.readdirSync(dir, { withFileTypes: true }).reduce((max, entry) => {
+      const file = path.join(dir, entry.name)
+      return Math.max(max, entry.isDirectory() ? newest(file) : entry.name.endsWith(".ts") ? fs.statSync(file).mtimeMs : 0)
+    }, 0)
+  const packages = path.join(root, "packages")
+  const stale = fs.readdirSync(packages).some((name) => {
+    const src = path.join(packages, name, "src")
+    return fs.existsSync(src) && newest(src) > built
+  })
+  return stale ? "the TypeScript sources through tsx (its bundle is older than the sources)" : "its esbuild bundle (packages/cli/dist/fastllm.mjs)"
+}
+
 /** Writes `count` Batch API lines, streaming (a 1M-line file never sits in memory). */
 const writeInput = async (file: string, count: number): Promise<void> => {
   const out = fs.createWriteStream(file)
@@ -79,6 +101,8 @@ export const run = async (options: {
   const server = await startServer()
   const dir = tempDir("fastllm-bench-memory-")
   const rows: Array<Row> = []
+  const mode = cliMode()
+  log(`  memory: the CLI runs ${mode}`)
   try {
     for (const requests of options.sizes) {
       const input = path.join(dir.path, `in-${requests}.jsonl`)
@@ -130,7 +154,7 @@ export const run = async (options: {
     title: "3. Memory (streamed JSONL → JSONL)",
     markdown: [
       "`fastllm run IN.jsonl -o OUT.jsonl --no-cache --concurrency " + options.concurrency + "` as a child process " +
-      "against the testing server (0 ms); peak RSS of the CLI process (`resourceUsage().maxRSS` at exit).",
+      `against the testing server (0 ms); peak RSS of the CLI process (\`resourceUsage().maxRSS\` at exit). The CLI ran ${mode}.`,
       "",
       table(
         ["requests", "peak RSS", "peak V8 heap", "wall", "req/s", "CPU µs/req (CLI)", "output lines", "failed"],
@@ -149,7 +173,7 @@ export const run = async (options: {
       `Target ≤ 300 MB: ${verdict(mb(peak) <= 300, `peak ${fmt(mb(peak))} MB`)}. Target ${fmt(largest?.requests ?? 0)} ` +
       `run ≤ 1.2× the ${fmt(previous?.requests ?? 0)} run: ${verdict(growth <= 1.2, `${fmt(growth, 2)}×`)}. ` +
       `Every output complete and successful: ${complete ? "yes" : "NO"}. The 1-request run is the baseline: ` +
-      "the memory of the loaded CLI (tsx, Effect, @effect/cli, platform-node, undici, lmdb) before any streaming."
+      "the memory of the loaded CLI before any streaming."
     ].join("\n")
   }
   return { rows, section }
