@@ -3,7 +3,7 @@
  * rounds with medians and ratios, printed and written to bench/RESULTS.md with the machine's
  * description (absolute times on these shared 2-core machines drift; the ratios are the result).
  *
- *   npm run bench                      # full: ~12 minutes on a quiet machine, 6–7 of them the 1M-line memory run
+ *   npm run bench                      # full: ~8 minutes on a quiet machine (~12 when the CLI runs from source), half of it the 1M-line memory run
  *   npm run bench -- --quick           # smaller sizes, fewer rounds: ~2 minutes
  *   npm run bench -- --memory-sizes 1,100000   # other sizes for the memory runs (the first is the baseline)
  *   npm run bench -- --only overhead,cache   # some sections (overhead, latency, memory, cache, breakdown, faults); the
