@@ -16,8 +16,8 @@
  * Each shape runs `configured` (requestsPerMinute and tokensPerMinute given; headers read too) and
  * `headers only` (nothing configured; limits from x-ratelimit-* alone). The TPM-bound ones run
  * again with `window = concurrency` ("at send"): the limit is taken when a slot is free, as with
- * the RequestManager change proposed with the rate controller; the default window
- * (4 × concurrency) takes it before waiting for a slot. All run at the same time, each against its
+ * the RequestManager now does (the limit is taken inside the slot); the default window is
+ * 2 × concurrency. All run at the same time, each against its
  * own server.
  *
  * "Achieved" = the work (tokens or requests) sent after the initial full bucket, divided by what
@@ -175,7 +175,7 @@ const main = Effect.gen(function*() {
     "Limit achieved: the work (tokens or requests) sent after the server's initial full bucket, divided by what the",
     "binding limit refills between the first and the last send; 100% is the most the server allows. \"at send\":",
     "window = concurrency, i.e. the limit is taken when a slot is free (the RequestManager change proposed with the",
-    "rate controller); the others use the default window (4 × concurrency). Wait: wall-clock time during which at",
+    "rate controller, since applied); the others use the default window (2 × concurrency). Wait: wall-clock time during which at",
     "least one request was held back by the limiter.",
     "Targets: configured → zero 429s and ≥ 95%; headers only → ≤ 1% 429s and ≥ 90%.",
     ""

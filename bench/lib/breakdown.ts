@@ -127,7 +127,7 @@ export const run = async (options: {
           Effect.forEach(chats.slice(0, count), (request) => provider.chat(request, { timeout: Duration.seconds(60) }), { concurrency, discard: true })
         )
     },
-    { name: "FastLLM (HTTP)", what: "manager.run over the provider: the whole path (window 4 × concurrency)", run: (count) => Effect.runPromise(httpManager.run(work.slice(0, count))).then(() => {}) },
+    { name: "FastLLM (HTTP)", what: "manager.run over the provider: the whole path (default window, 2 × concurrency)", run: (count) => Effect.runPromise(httpManager.run(work.slice(0, count))).then(() => {}) },
     {
       name: "FastLLM (HTTP), window = concurrency",
       what: "the same with `window: concurrency` (no items waiting for a slot)",
