@@ -2,41 +2,11 @@
  * Runs every example program as `npm run example:NAME` would (tsx, no API key: the built-in
  * local server answers) and checks what it prints.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-
-const examples = fileURLToPath(new URL(".", import.meta.url))
-const tsx = fileURLToPath(new URL("../node_modules/tsx/dist/cli.mjs", import.meta.url))
-
-interface Finished {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const runExample = (name: string, cwd: string): Effect.Effect<Finished> =>
-  Effect.async<Finished>((resume) => {
-    const env: NodeJS.ProcessEnv = { ...process.env }
-    delete env.OPENAI_API_KEY
-    delete env.OPENAI_BASE_URL
-    const child = spawn(process.execPath, [tsx, path.join(examples, name)], { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (text: string) => stdout += text)
-    child.stderr.setEncoding("utf8").on("data", (text: string) => stderr += text)
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
-
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "fastllm-examples-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+import { runScript as runExample, tempDir } from "./fixtures/runScript.js"
 
 describe("examples (child processes, built-in local server)", () => {
   it.scopedLive("basic.ts, stream-jsonl.ts and embeddings.ts run and print their results", () =>
