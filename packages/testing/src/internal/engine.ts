@@ -144,6 +144,21 @@ const missing = (param: string): RequestError =>
 
 const messageRoles: ReadonlyArray<string> = ["system", "developer", "user", "assistant", "tool", "function"]
 
+/** Throws OpenAI's "below minimum" / "above maximum" error when `value` is outside [min, max]. */
+const checkRange = (param: string, kind: "integer" | "decimal", value: number, min: number, max: number): void => {
+  const [side, code, bound] = value < min
+    ? ["below minimum", "below_min", `>= ${min}`]
+    : value > max
+    ? ["above maximum", "above_max", `<= ${max}`]
+    : []
+  if (side === undefined) return
+  throw invalid(
+    `Invalid '${param}': ${kind} ${side} value. Expected a value ${bound}, but got ${value} instead.`,
+    param,
+    `${kind}_${code}_value`
+  )
+}
+
 const optionalInt = (
   body: Record<string, unknown>,
   param: string,
@@ -153,20 +168,7 @@ const optionalInt = (
   const value = body[param]
   if (value === undefined || value === null) return undefined
   if (typeof value !== "number" || !Number.isInteger(value)) throw invalidType(param, "an integer", value)
-  if (value < min) {
-    throw invalid(
-      `Invalid '${param}': integer below minimum value. Expected a value >= ${min}, but got ${value} instead.`,
-      param,
-      "integer_below_min_value"
-    )
-  }
-  if (value > max) {
-    throw invalid(
-      `Invalid '${param}': integer above maximum value. Expected a value <= ${max}, but got ${value} instead.`,
-      param,
-      "integer_above_max_value"
-    )
-  }
+  checkRange(param, "integer", value, min, max)
   return value
 }
 
@@ -174,20 +176,7 @@ const optionalNumber = (body: Record<string, unknown>, param: string, min: numbe
   const value = body[param]
   if (value === undefined || value === null) return
   if (typeof value !== "number" || !Number.isFinite(value)) throw invalidType(param, "a decimal", value)
-  if (value < min) {
-    throw invalid(
-      `Invalid '${param}': decimal below minimum value. Expected a value >= ${min}, but got ${value} instead.`,
-      param,
-      "decimal_below_min_value"
-    )
-  }
-  if (value > max) {
-    throw invalid(
-      `Invalid '${param}': decimal above maximum value. Expected a value <= ${max}, but got ${value} instead.`,
-      param,
-      "decimal_above_max_value"
-    )
-  }
+  checkRange(param, "decimal", value, min, max)
 }
 
 const requireModel = (body: Record<string, unknown>): string => {
