@@ -37,8 +37,7 @@ if (process.argv[2] === "--serve-platform") {
   const app = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const body = yield* Effect.orDie(request.arrayBuffer)
-    const authorization = request.headers["authorization"]
-    const outcome = engine.handle(request.method, request.url, authorization, Buffer.from(body))
+    const outcome = engine.handle(request.method, request.url, request.headers, Buffer.from(body))
     if (outcome._tag !== "Respond") return HttpServerResponse.empty({ status: 500 })
     return HttpServerResponse.text(outcome.body, {
       status: outcome.status,

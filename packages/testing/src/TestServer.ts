@@ -134,6 +134,19 @@ export interface ServerStats {
   readonly byPath: Readonly<Record<string, number>>
   /** Injected faults per kind. */
   readonly faults: Readonly<Record<FaultKind, number>>
+  /**
+   * Requests received in each second since the server started (or since `reset`): entry `i`
+   * counts arrivals in [i s, i+1 s). For checking peaks against a per-second limit.
+   *
+   * @since 0.2.0
+   */
+  readonly requestsPerSecond: ReadonlyArray<number>
+  /**
+   * The largest entry of `requestsPerSecond` (0 before the first request).
+   *
+   * @since 0.2.0
+   */
+  readonly peakRequestsPerSecond: number
 }
 
 /**

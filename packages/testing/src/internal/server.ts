@@ -117,7 +117,7 @@ export const listen = (options: Options): Promise<RunningNodeServer> => {
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
       let outcome: Outcome
       try {
-        outcome = engine.handle(req.method, req.url, req.headers.authorization, body)
+        outcome = engine.handle(req.method, req.url, req.headers, body)
       } catch (error) {
         // a bug in the engine must not take the server (and the test run) down: answer 500
         outcome = {
