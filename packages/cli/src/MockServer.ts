@@ -1,65 +1,57 @@
 /**
  * `fastllm mock-server`: the OpenAI-compatible test server from `@fastllm/testing`, standalone, with
- * its latency, rate limits and faults set from the command line.
+ * its latency, rate limits and faults set from the command line. The flags are the test server's
+ * own (`ServerFlags.flags`, one definition for this command and `@fastllm/testing`'s bin.ts): each
+ * becomes an @effect/cli option here, and their values become server options through
+ * `ServerFlags.fromValues`, so both parse and check them the same way.
  *
  * @since 0.1.0
  */
-import { TestServer } from "@fastllm/testing"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import { ServerFlags, TestServer } from "@fastllm/testing"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 
-const share = (name: string, description: string) =>
-  Options.float(name).pipe(Options.withDescription(`Share of requests (0..1) that ${description}`), Options.optional)
+/** Defaults of this command that differ from the standalone server's. */
+const defaults: Readonly<Record<string, string>> = { port: "8787" }
+
+const toOption = (flag: ServerFlags.Flag): Options.Options<Option.Option<string>> => {
+  if (flag.placeholder === undefined) {
+    return Options.boolean(flag.name).pipe(
+      Options.withDescription(flag.description),
+      Options.map((on) => on ? Option.some("true") : Option.none())
+    )
+  }
+  const fallback = defaults[flag.name]
+  const option = Options.text(flag.name).pipe(
+    Options.withPseudoName(flag.placeholder),
+    Options.withDescription(fallback === undefined ? flag.description : `${flag.description} (default ${fallback})`)
+  )
+  return fallback === undefined
+    ? Options.optional(option)
+    : option.pipe(Options.withDefault(fallback), Options.map(Option.some))
+}
+
+const values = Options.all(Object.fromEntries(ServerFlags.flags.map((flag) => [flag.name, toOption(flag)])))
 
 /**
- * The command's options.
+ * The command's options: every test-server flag, checked and turned into server options.
  *
  * @since 0.1.0
  * @category commands
  */
 export const options = {
-  port: Options.integer("port").pipe(
-    Options.withDescription("Port on 127.0.0.1 (0 picks a free one)"),
-    Options.withDefault(8787)
-  ),
-  apiKey: Options.text("api-key").pipe(
-    Options.withDescription("Require Authorization: Bearer KEY (else 401)"),
-    Options.optional
-  ),
-  models: Options.text("models").pipe(
-    Options.withDescription("Comma-separated models that exist (others answer 404 model_not_found)"),
-    Options.optional
-  ),
-  latency: Options.integer("latency").pipe(
-    Options.withDescription("Latency of successful replies, ms"),
-    Options.withDefault(0)
-  ),
-  latencyMax: Options.integer("latency-max").pipe(
-    Options.withDescription("Random latency in [--latency, --latency-max] ms"),
-    Options.optional
-  ),
-  latencyPerToken: Options.float("latency-per-token").pipe(
-    Options.withDescription("Extra latency per output token, ms"),
-    Options.optional
-  ),
-  rpm: Options.integer("rpm").pipe(Options.withDescription("Requests-per-minute limit"), Options.optional),
-  tpm: Options.integer("tpm").pipe(Options.withDescription("Tokens-per-minute limit"), Options.optional),
-  insufficientQuota: Options.boolean("insufficient-quota").pipe(
-    Options.withDescription("Answer every request with 429 insufficient_quota")
-  ),
-  seed: Options.integer("seed").pipe(Options.withDescription("Seed of the fault generator"), Options.optional),
-  serverError: share("server-error", "get a 500/502/503"),
-  rateLimit: share("rate-limit", "get a 429 with retry-after"),
-  reset: share("reset", "have their connection reset"),
-  hang: share("hang", "never get an answer"),
-  slowBody: share("slow-body", "get their body slowly"),
-  malformed: share("malformed", "get a 200 whose body is not JSON"),
-  truncated: share("truncated", "get a truncated body"),
-  dimensions: Options.integer("dimensions").pipe(
-    Options.withDescription("Embedding size when a request sets none"),
-    Options.optional
-  )
+  server: values.pipe(Options.mapEffect((given) =>
+    Either.mapLeft(
+      ServerFlags.fromValues(
+        Object.entries(given).flatMap(([name, value]) => Option.isSome(value) ? [[name, value.value] as const] : [])
+      ),
+      (message) => ValidationError.invalidValue(HelpDoc.p(message))
+    )
+  ))
 }
 
 /**
@@ -68,47 +60,17 @@ export const options = {
  * @since 0.1.0
  * @category models
  */
-export type Args = {
-  readonly [K in keyof typeof options]: (typeof options)[K] extends Options.Options<infer A> ? A : never
+export interface Args {
+  readonly server: TestServer.Options
 }
 
 /**
- * Turns the command's options into the server's.
+ * The server's options from the command's (parsing already made them).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const toServerOptions = (args: Args): TestServer.Options => {
-  const faults: { -readonly [K in keyof TestServer.Faults]: TestServer.Faults[K] } = {}
-  const shares = {
-    serverError: args.serverError,
-    rateLimit: args.rateLimit,
-    reset: args.reset,
-    hang: args.hang,
-    slowBody: args.slowBody,
-    malformed: args.malformed,
-    truncated: args.truncated
-  }
-  for (const [kind, value] of Object.entries(shares) as Array<[keyof typeof shares, Option.Option<number>]>) {
-    if (Option.isSome(value)) faults[kind] = value.value
-  }
-  if (Option.isSome(args.seed)) faults.seed = args.seed.value
-  const latency: { minMs: number; maxMs?: number; perOutputTokenMs?: number } = { minMs: args.latency }
-  if (Option.isSome(args.latencyMax)) latency.maxMs = args.latencyMax.value
-  if (Option.isSome(args.latencyPerToken)) latency.perOutputTokenMs = args.latencyPerToken.value
-  const server: { -readonly [K in keyof TestServer.Options]: TestServer.Options[K] } = {
-    port: args.port,
-    latency,
-    faults
-  }
-  if (Option.isSome(args.apiKey)) server.apiKey = args.apiKey.value
-  if (Option.isSome(args.models)) server.models = args.models.value.split(",").map((m) => m.trim()).filter((m) => m !== "")
-  if (Option.isSome(args.rpm)) server.requestsPerMinute = args.rpm.value
-  if (Option.isSome(args.tpm)) server.tokensPerMinute = args.tpm.value
-  if (args.insufficientQuota) server.insufficientQuota = true
-  if (Option.isSome(args.dimensions)) server.embeddingDimensions = args.dimensions.value
-  return server
-}
+export const toServerOptions = (args: Args): TestServer.Options => args.server
 
 /**
  * Serves until interrupted (Ctrl-C): one JSON line `{"url", "port"}` on stdout for scripts, one

@@ -6,3 +6,6 @@
 
 /** @since 0.1.0 */
 export * as TestServer from "./TestServer.js"
+
+/** @since 0.2.0 */
+export * as ServerFlags from "./ServerFlags.js"

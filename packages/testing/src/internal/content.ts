@@ -6,7 +6,7 @@
  * @internal
  */
 import { createHash } from "node:crypto"
-import type { Options } from "../TestServer.js"
+import type { Options } from "../ServerOptions.js"
 import type { ChatPlan } from "./validate.js"
 
 /**

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import type { Options, ServerStats } from "../TestServer.js"
+import type { Options, ServerStats } from "../ServerOptions.js"
 import { RateBuckets, rateLimited } from "./buckets.js"
 import { FaultInjector } from "./faults.js"
 import { mulberry32 } from "./prng.js"

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { FaultKind, Faults } from "../TestServer.js"
+import type { FaultKind, Faults } from "../ServerOptions.js"
 import { rateLimited } from "./buckets.js"
 import { mulberry32 } from "./prng.js"
 import { type Outcome, type Rejection, reject, withHeaders } from "./reply.js"

@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import type { Options } from "../TestServer.js"
+import type { Options } from "../ServerOptions.js"
 import type { Outcome, Rejection } from "./reply.js"
 
 /** One request as a route sees it. @internal */

@@ -11,7 +11,7 @@
  * @internal
  */
 import * as Http from "node:http"
-import type { Options } from "../TestServer.js"
+import type { Options } from "../ServerOptions.js"
 import { Engine, type Outcome } from "./engine.js"
 
 /** A listening server. @internal */

@@ -4,7 +4,7 @@
  * @internal
  */
 import { createHash } from "node:crypto"
-import type { FaultKind, ServerStats } from "../TestServer.js"
+import type { FaultKind, ServerStats } from "../ServerOptions.js"
 import { emptyFaultCounts } from "./faults.js"
 
 /** @internal */
