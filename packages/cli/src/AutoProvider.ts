@@ -7,12 +7,11 @@
  * @since 0.1.0
  */
 import type { Provider } from "@fastllm/core"
-import { OpenAiProvider } from "@fastllm/provider-openai"
+import { OpenAiConfig, OpenAiProvider } from "@fastllm/provider-openai"
 import { TestServer } from "@fastllm/testing"
-import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 
 /**
@@ -35,17 +34,13 @@ export const localServerName = "fastllm-local-server"
 export const defaultLocalServer: TestServer.Options = { latency: { minMs: 30, maxMs: 250 } }
 
 /**
- * Options of {@link layer}.
+ * Options of {@link layer}: the OpenAI provider's (key, base URL, headers, Azure, pool, ...) plus
+ * the built-in server's.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  readonly apiKey?: Redacted.Redacted | undefined
-  /** OpenAI-compatible base URL including `/v1`. */
-  readonly baseUrl?: string | undefined
-  /** HTTP connections in the pool. */
-  readonly connections?: number | undefined
+export interface Options extends OpenAiProvider.LayerOptions {
   /** Where the one-line notice about the built-in server goes. Default: stderr. */
   readonly announce?: ((line: string) => void) | undefined
   /** Options of the built-in server (latency, limits, faults). Default {@link defaultLocalServer}. */
@@ -60,24 +55,19 @@ export interface Options {
  * @category layers
  */
 export const layer = (options: Options = {}): Layer.Layer<Provider.Provider> => {
-  const announce = options.announce ?? ((line: string) => void process.stderr.write(line + "\n"))
-  const pool = options.connections === undefined ? {} : { connections: options.connections }
-  if (options.apiKey !== undefined || options.baseUrl !== undefined) {
-    return OpenAiProvider.layer({
-      ...pool,
-      ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
-      ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl })
-    })
-  }
+  const { announce: announceOption, localServer, ...providerOptions } = options
+  const announce = announceOption ?? ((line: string) => void process.stderr.write(line + "\n"))
+  if (options.apiKey !== undefined || options.baseUrl !== undefined) return OpenAiProvider.layer(providerOptions)
   return Layer.unwrapScoped(Effect.gen(function*() {
-    const serverOptions = options.localServer ?? defaultLocalServer
+    const serverOptions = localServer ?? defaultLocalServer
     const server = yield* TestServer.make(serverOptions)
     announce(
       `fastllm: no OPENAI_API_KEY or base URL set: using the built-in local test server at ${server.url} ` +
         "(simulated answers, nothing leaves this machine)"
     )
     return OpenAiProvider.layer({
-      ...pool,
+      ...providerOptions,
+      azure: undefined,
       apiKey: Redacted.make(serverOptions.apiKey ?? "fastllm-local"),
       baseUrl: server.url,
       name: localServerName
@@ -86,18 +76,14 @@ export const layer = (options: Options = {}): Layer.Layer<Provider.Provider> => 
 }
 
 /**
- * {@link layer} with the key and base URL from `OPENAI_API_KEY` and `OPENAI_BASE_URL`.
+ * {@link layer} with the provider's settings from the environment (`OPENAI_API_KEY`,
+ * `OPENAI_BASE_URL`, Azure's variables, ...: `OpenAiConfig.settings`, the one reader); a
+ * malformed variable is a `ConfigError`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (options: Omit<Options, "apiKey" | "baseUrl"> = {}): Layer.Layer<Provider.Provider> =>
-  Layer.unwrapEffect(Effect.gen(function*() {
-    const apiKey = yield* Config.option(Config.redacted(Config.nonEmptyString("OPENAI_API_KEY"))).pipe(
-      Effect.orElseSucceed(Option.none)
-    )
-    const baseUrl = yield* Config.option(Config.nonEmptyString("OPENAI_BASE_URL")).pipe(
-      Effect.orElseSucceed(Option.none)
-    )
-    return layer({ ...options, apiKey: Option.getOrUndefined(apiKey), baseUrl: Option.getOrUndefined(baseUrl) })
-  }))
+export const layerConfig = (
+  options: Omit<Options, "apiKey" | "baseUrl"> = {}
+): Layer.Layer<Provider.Provider, ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(OpenAiConfig.settings, (settings) => layer({ ...settings, ...options })))

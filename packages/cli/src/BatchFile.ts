@@ -14,26 +14,26 @@ import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Schema from "effect/Schema"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as BatchLine from "./BatchLine.js"
+import * as CliError from "./CliError.js"
 import * as Progress from "./Progress.js"
 
 /**
- * A problem with the command line or the environment (unreadable input, unwritable output, bad
- * option): the run does not start, and the CLI exits with code 2.
+ * The CLI's exit-2 error, now in its own module.
  *
+ * @deprecated since 0.2.0: use `CliError.ConfigurationError` (the same class).
  * @since 0.1.0
  * @category errors
  */
-export class ConfigurationError extends Schema.TaggedError<ConfigurationError>()("ConfigurationError", {
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return this.reason
-  }
-}
+export const ConfigurationError = CliError.ConfigurationError
+/**
+ * @deprecated since 0.2.0: use `CliError.ConfigurationError`.
+ * @since 0.1.0
+ * @category errors
+ */
+export type ConfigurationError = CliError.ConfigurationError
 
 /**
  * How progress is shown: a redrawn bar (terminals), a log line per interval, or nothing.

@@ -5,246 +5,57 @@
  *
  * @since 0.1.0
  */
-import { Cache, RequestManager } from "@fastllm/core"
-import { DiskCache } from "@fastllm/cache-disk"
-import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import type * as CliApp from "@effect/cli/CliApp"
-import * as Config from "effect/Config"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
-import * as AutoProvider from "./AutoProvider.js"
-import * as BatchFile from "./BatchFile.js"
-import { ConfigurationError } from "./BatchFile.js"
+import * as CliError from "./CliError.js"
 import * as MockServer from "./MockServer.js"
+import * as RunCommand from "./RunCommand.js"
 
 /**
  * The run finished but some items failed (exit code 1).
  *
+ * @deprecated since 0.2.0: use `CliError.ItemsFailed` (the same class).
  * @since 0.1.0
  * @category errors
  */
-export class ItemsFailed extends Schema.TaggedError<ItemsFailed>()("ItemsFailed", {
-  failed: Schema.Number,
-  total: Schema.Number
-}) {
-  override get message(): string {
-    return `${this.failed} of ${this.total} items failed (see their error lines in the output)`
-  }
-}
+export const ItemsFailed = CliError.ItemsFailed
+/**
+ * @deprecated since 0.2.0: use `CliError.ItemsFailed`.
+ * @since 0.1.0
+ * @category errors
+ */
+export type ItemsFailed = CliError.ItemsFailed
 
 /**
- * Parses a duration: `30` (seconds), `500ms`, `30s`, `5m`, `2h`, `7d`, or Effect's `"30 seconds"`.
- *
+ * @deprecated since 0.2.0: use `RunCommand.parseDuration`.
  * @since 0.1.0
  * @category parsing
  */
-export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text)
-  if (match !== null) {
-    const value = Number(match[1])
-    const unit = match[2] ?? "s"
-    const millis = unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : unit === "h" ? 3_600_000 : 86_400_000
-    return Option.some(Duration.millis(value * millis))
-  }
-  const long = /^\s*(\d+(?:\.\d+)?)\s+(millis|seconds?|minutes?|hours?|days?|weeks?)\s*$/.exec(text)
-  if (long !== null) return Option.some(Duration.decode(`${Number(long[1])} ${long[2]}` as Duration.DurationInput))
-  return Option.none()
-}
+export const parseDuration = RunCommand.parseDuration
 
 /**
- * The default cache directory: `$FASTLLM_CACHE_DIR`, else `.fastllm-cache` in the current
- * directory (next to the data it answers, so a rerun from the same place resumes, and one
- * `rm -r` forgets it).
- *
+ * @deprecated since 0.2.0: use `RunCommand.defaultCacheDirectory`.
  * @since 0.1.0
  * @category constructors
  */
-export const defaultCacheDirectory: Config.Config<string> = Config.string("FASTLLM_CACHE_DIR").pipe(
-  Config.withDefault(".fastllm-cache")
-)
-
-/** The disk cache, with an unusable path reported as a configuration error (exit 2). */
-const diskCacheLayer = (path: string, timeToLive: Duration.Duration | undefined): Layer.Layer<Cache.Cache, ConfigurationError> =>
-  DiskCache.layer(timeToLive === undefined ? { path } : { path, timeToLive }).pipe(
-    Layer.mapError((e) => new ConfigurationError({ reason: `Cannot open the cache at ${path}: ${e.message}` }))
-  )
-
-const runOptions = {
-  input: Args.file({ name: "INPUT.jsonl" }).pipe(
-    Args.withDescription("JSONL file: OpenAI Batch API lines ({custom_id, method, url, body}) or bare request bodies")
-  ),
-  output: Options.file("output").pipe(
-    Options.withPseudoName("PATH"),
-    Options.withAlias("o"),
-    Options.withDescription("Output JSONL (OpenAI Batch output format, input order); stdout when omitted"),
-    Options.optional
-  ),
-  concurrency: Options.integer("concurrency").pipe(
-    Options.withPseudoName("N"),
-    Options.withDescription("Maximum requests in flight"),
-    Options.withDefault(64)
-  ),
-  rpm: Options.integer("rpm").pipe(Options.withPseudoName("N"), Options.withDescription("Requests-per-minute budget"), Options.optional),
-  tpm: Options.integer("tpm").pipe(Options.withPseudoName("N"), Options.withDescription("Tokens-per-minute budget"), Options.optional),
-  timeout: Options.text("timeout").pipe(
-    Options.withPseudoName("DURATION"),
-    Options.withDescription("Timeout of each attempt: 30s, 2m, 500ms, or seconds"),
-    Options.withDefault("60s")
-  ),
-  retries: Options.integer("retries").pipe(
-    Options.withPseudoName("N"),
-    Options.withDescription("Retries after the first attempt (retryable errors only)"),
-    Options.withDefault(4)
-  ),
-  cache: Options.text("cache").pipe(
-    Options.withPseudoName("PATH"),
-    Options.withDescription("Disk cache directory (default $FASTLLM_CACHE_DIR or ./.fastllm-cache)"),
-    Options.optional
-  ),
-  noCache: Options.boolean("no-cache").pipe(Options.withDescription("Do not read or write the cache")),
-  ttl: Options.text("ttl").pipe(
-    Options.withPseudoName("DURATION"),
-    Options.withDescription("Expiry of the cache entries written: 7d, 12h, 30m ... (default: never)"),
-    Options.optional
-  ),
-  baseUrl: Options.text("base-url").pipe(
-    Options.withPseudoName("URL"),
-    Options.withDescription("OpenAI-compatible API base URL incl. /v1 (default $OPENAI_BASE_URL, else OpenAI)"),
-    Options.optional
-  ),
-  model: Options.text("model").pipe(Options.withPseudoName("NAME"), Options.withDescription("Use this model for every request"), Options.optional),
-  quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("No progress, no summary")),
-  progress: Options.choice("progress", ["auto", "bar", "log", "none"]).pipe(
-    Options.withDescription("Progress display: a bar on a terminal, a log line every few seconds otherwise"),
-    Options.withDefault("auto")
-  ),
-  progressInterval: Options.text("progress-interval").pipe(
-    Options.withPseudoName("DURATION"),
-    Options.withDescription("Time between progress updates (default 200ms for the bar, 5s for log lines)"),
-    Options.optional
-  ),
-  statsJson: Options.text("stats-json").pipe(
-    Options.withPseudoName("PATH"),
-    Options.withDescription("Write the final statistics as JSON to this file"),
-    Options.optional
-  )
-}
-
-type RunArgs = {
-  readonly [K in keyof typeof runOptions]: (typeof runOptions)[K] extends Options.Options<infer A> ? A
-    : (typeof runOptions)[K] extends Args.Args<infer A> ? A
-    : never
-}
-
-const invalid = (reason: string) => Effect.fail(new ConfigurationError({ reason }))
-
-const durationOption = (name: string, text: string) =>
-  Option.match(parseDuration(text), {
-    onNone: () => invalid(`--${name} ${JSON.stringify(text)} is not a duration (try 30s, 5m, 2h, 7d)`),
-    onSome: Effect.succeed
-  })
-
-const positive = (name: string, value: number) =>
-  value >= 1 ? Effect.succeed(value) : invalid(`--${name} must be at least 1, got ${value}`)
+export const defaultCacheDirectory = RunCommand.defaultCacheDirectory
 
 /**
- * The handler of `fastllm run`.
+ * @deprecated since 0.2.0: use `RunCommand.runHandler`.
+ * @since 0.1.0
+ * @category commands
+ */
+export const runHandler = RunCommand.runHandler
+
+/**
+ * `fastllm run INPUT.jsonl [-o OUTPUT.jsonl]` (defined in `RunCommand`).
  *
  * @since 0.1.0
  * @category commands
  */
-export const runHandler = (args: RunArgs) =>
-  Effect.gen(function*() {
-    const concurrency = yield* positive("concurrency", args.concurrency)
-    if (args.retries < 0) return yield* invalid(`--retries must be 0 or more, got ${args.retries}`)
-    const rpm = Option.isSome(args.rpm) ? yield* positive("rpm", args.rpm.value) : undefined
-    const tpm = Option.isSome(args.tpm) ? yield* positive("tpm", args.tpm.value) : undefined
-    const timeout = yield* durationOption("timeout", args.timeout)
-    const ttl = Option.isSome(args.ttl) ? yield* durationOption("ttl", args.ttl.value) : undefined
-    const progressInterval = Option.isSome(args.progressInterval)
-      ? yield* durationOption("progress-interval", args.progressInterval.value)
-      : undefined
-    const envBaseUrl = yield* Config.option(Config.nonEmptyString("OPENAI_BASE_URL")).pipe(Effect.orElseSucceed(Option.none))
-    const apiKey = yield* Config.option(Config.redacted(Config.nonEmptyString("OPENAI_API_KEY"))).pipe(
-      Effect.orElseSucceed(Option.none)
-    )
-    const baseUrl = Option.orElse(args.baseUrl, () => envBaseUrl)
-    const cachePath = Option.isSome(args.cache)
-      ? args.cache.value
-      : yield* defaultCacheDirectory.pipe(Effect.orElseSucceed(() => ".fastllm-cache"))
-    const log = (text: string) => void process.stderr.write(text)
-    const output = Option.getOrUndefined(args.output)
-    // Fail on an unreadable input or unwritable output before starting anything.
-    const prepared = yield* BatchFile.prepare({ input: args.input, output })
-
-    const cacheLayer: Layer.Layer<Cache.Cache, ConfigurationError> = args.noCache
-      ? Cache.none
-      : diskCacheLayer(cachePath, ttl)
-    const providerLayer = AutoProvider.layer({
-      apiKey: Option.getOrUndefined(apiKey),
-      baseUrl: Option.getOrUndefined(baseUrl),
-      connections: concurrency,
-      announce: (line) => log(line + "\n")
-    })
-    const managerLayer = RequestManager.layer({
-      concurrency,
-      maxRetries: args.retries,
-      timeout,
-      requestsPerMinute: rpm,
-      tokensPerMinute: tpm,
-      timeToLive: ttl,
-      cache: !args.noCache
-    }).pipe(Layer.provide(Layer.merge(providerLayer, cacheLayer)))
-
-    const progress: BatchFile.ProgressMode = args.quiet
-      ? "none"
-      : args.progress === "auto"
-      ? (process.stderr.isTTY ? "bar" : "log")
-      : args.progress
-    const outcome = yield* BatchFile.run({
-      input: args.input,
-      output,
-      prepared,
-      model: Option.getOrUndefined(args.model),
-      progress,
-      progressIntervalMillis: progressInterval === undefined ? undefined : Math.max(50, Duration.toMillis(progressInterval)),
-      summary: !args.quiet,
-      statsJson: Option.getOrUndefined(args.statsJson),
-      log
-    }).pipe(
-      Effect.provide(managerLayer),
-      Effect.onInterrupt(() =>
-        Effect.sync(() =>
-          log(
-            args.noCache
-              ? "\nfastllm: interrupted (--no-cache: a rerun starts over).\n"
-              : "\nfastllm: interrupted. The answers received so far are cached: rerun the same command to resume.\n"
-          )
-        )
-      )
-    )
-    if (outcome.failed > 0) return yield* new ItemsFailed({ failed: outcome.failed, total: outcome.lines })
-  })
-
-/**
- * `fastllm run INPUT.jsonl [-o OUTPUT.jsonl]`.
- *
- * @since 0.1.0
- * @category commands
- */
-export const runCommand = Command.make("run", runOptions, runHandler).pipe(
-  Command.withDescription(
-    "Run every request of a JSONL file (chat completions and embeddings) and write the answers as JSONL, " +
-      "in input order. Answers are cached: rerunning after a crash only sends what is missing. " +
-      "Env: OPENAI_API_KEY, OPENAI_BASE_URL; with neither, a built-in local test server answers."
-  )
-)
+export const runCommand = RunCommand.command
 
 /**
  * `fastllm mock-server`: the OpenAI-compatible test server, standalone.
@@ -266,7 +77,11 @@ export const mockServerCommand = Command.make("mock-server", MockServer.options,
  */
 export const command = Command.make("fastllm").pipe(
   Command.withDescription("Run large batches of OpenAI-compatible LLM requests fast, cheaply and safely"),
-  Command.withSubcommands([runCommand, mockServerCommand])
+  // One line per command; each command lives in its own module.
+  Command.withSubcommands([
+    RunCommand.command,
+    mockServerCommand
+  ])
 )
 
 const cli = Command.run(command, { name: "fastllm", version: "0.1.0" })
@@ -283,9 +98,6 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number, never, 
     Effect.as(0),
     Effect.catchAll((error) => {
       if (ValidationError.isValidationError(error)) return Effect.succeed(2) // @effect/cli printed it
-      if (error._tag === "ItemsFailed") {
-        return Effect.as(Effect.sync(() => process.stderr.write(`fastllm: ${error.message}\n`)), 1)
-      }
-      return Effect.as(Effect.sync(() => process.stderr.write(`fastllm: ${error.message}\n`)), 2)
+      return Effect.as(Effect.sync(() => process.stderr.write(`fastllm: ${error.message}\n`)), CliError.exitCode(error))
     })
   )

@@ -13,7 +13,11 @@ export * as BatchFile from "./BatchFile.js"
 export * as BatchLine from "./BatchLine.js"
 /** @since 0.1.0 */
 export * as Cli from "./Cli.js"
+/** @since 0.2.0 */
+export * as CliError from "./CliError.js"
 /** @since 0.1.0 */
 export * as MockServer from "./MockServer.js"
 /** @since 0.1.0 */
 export * as Progress from "./Progress.js"
+/** @since 0.2.0 */
+export * as RunCommand from "./RunCommand.js"

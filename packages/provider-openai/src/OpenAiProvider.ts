@@ -39,9 +39,9 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as internal from "./internal/provider.js"
+import * as OpenAiConfig from "./OpenAiConfig.js"
 import * as UndiciHttpClient from "./UndiciHttpClient.js"
 
 /**
@@ -67,8 +67,20 @@ export interface Options {
   readonly organization?: string | undefined
   /** Sent as `OpenAI-Project`. */
   readonly project?: string | undefined
-  /** Extra headers sent with every request (e.g. OpenRouter's `HTTP-Referer`). */
-  readonly headers?: Readonly<Record<string, string>> | undefined
+  /**
+   * Extra headers sent with every request (e.g. OpenRouter's `HTTP-Referer`, a gateway's own key).
+   * A `Redacted` value is treated like the key: sent, but never in errors, logs or cache keys.
+   */
+  readonly headers?: Readonly<Record<string, string | Redacted.Redacted>> | undefined
+  /**
+   * Azure OpenAI: the key goes in an `api-key` header instead of `Authorization: Bearer`, and with
+   * `apiVersion` every request goes to `{baseUrl}/deployments/{model}/...?api-version=...`.
+   * `baseUrl` is then `https://{resource}.openai.azure.com/openai` (or `.../openai/v1` with no
+   * `apiVersion`). Set from `AZURE_OPENAI_*` by {@link layerConfig}.
+   *
+   * @since 0.2.0
+   */
+  readonly azure?: OpenAiConfig.Azure | undefined
   /**
    * Timeout of each call (`TimeoutError`). Default: none here; the RequestManager's per-attempt
    * `timeout` applies on top either way.
@@ -152,48 +164,37 @@ export const layer = (options: LayerOptions = {}): Layer.Layer<Provider.Provider
 export const layerWithHttpClient = (options: Options = {}): Layer.Layer<Provider.Provider, never, HttpClient.HttpClient> =>
   Layer.effect(Provider.Provider, internal.make(options))
 
-const optionalString = (name: string): Config.Config<string | undefined> =>
-  Config.string(name).pipe(
-    Config.option,
-    Config.map((value) => Option.getOrUndefined(Option.filter(value, (text) => text.trim() !== "")))
-  )
+/**
+ * Options that still need a key: the key may be absent only for a base URL other than OpenAI's.
+ */
+const requireKey = <A extends Options>(options: A): Either.Either<A, ConfigError.ConfigError> =>
+  options.apiKey === undefined && (options.baseUrl ?? internal.defaultBaseUrl).replace(/\/+$/, "") === internal.defaultBaseUrl
+    ? Either.left(internal.missingKey)
+    : Either.right(options)
 
 /**
- * The provider's settings from the environment: `OPENAI_API_KEY` (redacted), `OPENAI_BASE_URL`
- * (default `https://api.openai.com/v1`), `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID` and `OPENAI_TIMEOUT`
- * (a duration such as `"60 seconds"`). The key may be absent only for a base URL other than
- * OpenAI's (local servers).
+ * The provider's settings from the environment, read by {@link OpenAiConfig.settings}:
+ * `OPENAI_API_KEY` (redacted), `OPENAI_BASE_URL` (default `https://api.openai.com/v1`),
+ * `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID`, `OPENAI_TIMEOUT` (a duration such as `"60 seconds"`), and
+ * for Azure OpenAI `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_ENDPOINT` and `OPENAI_API_VERSION`. The
+ * key may be absent only for a base URL other than OpenAI's (local servers).
  *
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.all({
-  apiKey: Config.redacted("OPENAI_API_KEY").pipe(Config.option),
-  baseUrl: optionalString("OPENAI_BASE_URL"),
-  organization: optionalString("OPENAI_ORG_ID"),
-  project: optionalString("OPENAI_PROJECT_ID"),
-  timeout: Config.duration("OPENAI_TIMEOUT").pipe(Config.option)
-}).pipe(
-  Config.mapOrFail(({ apiKey, baseUrl, organization, project, timeout }) => {
-    const key = Option.filter(apiKey, (redacted) => internal.redactedNonEmpty(redacted))
-    const resolvedBaseUrl = baseUrl ?? internal.defaultBaseUrl
-    if (Option.isNone(key) && resolvedBaseUrl.replace(/\/+$/, "") === internal.defaultBaseUrl) {
-      return Either.left(internal.missingKey)
-    }
-    const options: {
-      -readonly [K in keyof Options]: Options[K]
-    } = { baseUrl: resolvedBaseUrl }
-    if (Option.isSome(key)) options.apiKey = key.value
-    if (organization !== undefined) options.organization = organization
-    if (project !== undefined) options.project = project
-    if (Option.isSome(timeout)) options.timeout = timeout.value
-    return Either.right(options)
-  })
+export const config: Config.Config<Options> = OpenAiConfig.settings.pipe(
+  Config.mapOrFail(requireKey)
 )
 
+// `Config.unwrap({})` throws in effect 3.22 (it reads the first entry of an empty struct)
+const unwrapOptions = (options: Config.Config.Wrap<LayerOptions>): Config.Config<LayerOptions> =>
+  Config.isConfig(options) || Object.keys(options).length > 0 ? Config.unwrap(options) : Config.succeed({})
+
 /**
- * {@link layer} with its settings read from {@link config} (the environment by default); the
- * `overrides` (extra headers, pool size, name, ...) win over what the environment says.
+ * {@link layer} with its options read from `Config`: each option you give is a `Config`
+ * (`Config.Config.Wrap`, as in `DiskCache.layerConfig` and Effect's `OpenAiClient.layerConfig`),
+ * and every option you leave out comes from the environment as {@link config} reads it.
+ * `layerConfig()` reads everything from the environment.
  *
  * @since 0.1.0
  * @category layers
@@ -201,22 +202,27 @@ export const config: Config.Config<Options> = Config.all({
  * ```ts
  * import { Cache, RequestManager } from "@fastllm/core"
  * import { OpenAiProvider } from "@fastllm/provider-openai"
+ * import * as Config from "effect/Config"
  * import * as Layer from "effect/Layer"
  *
  * // OPENAI_API_KEY=sk-... (and optionally OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID)
  * const MainLayer = RequestManager.layer({ concurrency: 200 }).pipe(
- *   Layer.provide(OpenAiProvider.layerConfig()),
+ *   Layer.provide(OpenAiProvider.layerConfig({
+ *     connections: Config.integer("CONNECTIONS").pipe(Config.withDefault(200)),
+ *     headers: Config.succeed({ "HTTP-Referer": "https://example.com" })
+ *   })),
  *   Layer.provide(Cache.memory())
  * )
  * ```
  */
-export const layerConfig = (overrides: LayerOptions = {}): Layer.Layer<Provider.Provider, ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(config, (fromEnv) =>
-    layer({
-      ...overrides,
-      apiKey: overrides.apiKey ?? fromEnv.apiKey,
-      baseUrl: overrides.baseUrl ?? fromEnv.baseUrl,
-      organization: overrides.organization ?? fromEnv.organization,
-      project: overrides.project ?? fromEnv.project,
-      timeout: overrides.timeout ?? fromEnv.timeout
-    })))
+export const layerConfig = (
+  options: Config.Config.Wrap<LayerOptions> = {}
+): Layer.Layer<Provider.Provider, ConfigError.ConfigError> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Config.all([OpenAiConfig.settings, unwrapOptions(options)]).pipe(
+        Config.mapOrFail(([fromEnv, given]) => requireKey({ ...fromEnv, ...given }))
+      ),
+      layer
+    )
+  )

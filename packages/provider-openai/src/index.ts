@@ -9,3 +9,5 @@
 export * as OpenAiProvider from "./OpenAiProvider.js"
 /** @since 0.1.0 */
 export * as UndiciHttpClient from "./UndiciHttpClient.js"
+/** @since 0.2.0 */
+export * as OpenAiConfig from "./OpenAiConfig.js"

@@ -2,6 +2,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Cache, ChatRequest, Provider, RequestKey, RequestManager } from "@fastllm/core"
 import { OpenAiProvider, UndiciHttpClient } from "@fastllm/provider-openai"
+import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -138,7 +139,7 @@ describe("OpenAiProvider.layerConfig", () => {
   it.scopedLive("reads OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID and OPENAI_PROJECT_ID", () =>
     Effect.gen(function*() {
       const server = yield* serve((_, res) => json(res, 200, chatBody()))
-      const layer = OpenAiProvider.layerConfig({ headers: { "x-extra": "1" } }).pipe(
+      const layer = OpenAiProvider.layerConfig({ headers: Config.succeed({ "x-extra": "1" }) }).pipe(
         Layer.provide(withEnv({
           OPENAI_API_KEY: apiKey,
           OPENAI_BASE_URL: server.baseUrl,

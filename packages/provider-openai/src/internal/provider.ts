@@ -118,28 +118,53 @@ export const make = (
 export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvider.Options): Provider.Provider.Service => {
   const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
   const apiKey = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
+  const azure = options.azure
   const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
   const lean = isLeanClient(httpClient)
   const client = options.spans === true || lean
     ? httpClient
     : HttpClient.withTracerDisabledWhen(httpClient, () => true)
 
-  /** Keeps the key out of every text that leaves the provider, whatever a server echoes back. */
-  const scrub = apiKey === undefined || apiKey === ""
-    ? (text: string) => text
-    : (text: string) => text.includes(apiKey) ? text.split(apiKey).join("[REDACTED]") : text
-
   const headerInput: Record<string, string> = {}
-  for (const [name, value] of Object.entries(options.headers ?? {})) headerInput[name.toLowerCase()] = value
+  const secrets: Array<string> = apiKey === undefined || apiKey === "" ? [] : [apiKey]
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    const text = typeof value === "string" ? value : Redacted.value(value)
+    if (typeof value !== "string" && text !== "") secrets.push(text)
+    headerInput[name.toLowerCase()] = text
+  }
   headerInput["content-type"] = "application/json"
   headerInput["accept"] ??= "application/json"
-  if (apiKey !== undefined && apiKey !== "") headerInput["authorization"] = `Bearer ${apiKey}`
+  if (apiKey !== undefined && apiKey !== "") {
+    // Azure OpenAI takes the key in its own header, OpenAI (and compatible servers) as a bearer token
+    if (azure === undefined) headerInput["authorization"] = `Bearer ${apiKey}`
+    else headerInput["api-key"] = apiKey
+  }
   if (options.organization !== undefined) headerInput["openai-organization"] = options.organization
   if (options.project !== undefined) headerInput["openai-project"] = options.project
   const headers = Headers.fromInput(headerInput)
 
+  /** Keeps the key (and every Redacted header value) out of each text that leaves the provider. */
+  const scrub = secrets.length === 0
+    ? (text: string) => text
+    : (text: string) => secrets.reduce((acc, secret) => acc.includes(secret) ? acc.split(secret).join("[REDACTED]") : acc, text)
+
   const chatRequest = HttpClientRequest.post(`${baseUrl}/chat/completions`, { headers })
   const embeddingsRequest = HttpClientRequest.post(`${baseUrl}/embeddings`, { headers })
+  /** Azure's deployment paths: `/deployments/{model}/...?api-version=...`, as the openai SDK builds them. */
+  const requestFor: (base: HttpClientRequest.HttpClientRequest, path: string, model: string) => HttpClientRequest.HttpClientRequest =
+    azure?.apiVersion === undefined
+      ? (base) => base
+      : (() => {
+        const query = `?api-version=${encodeURIComponent(azure.apiVersion)}`
+        const named = baseUrl.includes("/deployments/")
+        return (base, path, model) =>
+          HttpClientRequest.setUrl(
+            base,
+            named
+              ? `${baseUrl}${path}${query}`
+              : `${baseUrl}/deployments/${encodeURIComponent(azure.deployment ?? model)}${path}${query}`
+          )
+      })()
 
   const fromHttpClientError = (error: HttpClientError.HttpClientError): LLMError.ProviderError => {
     if (error._tag === "RequestError" && error.cause instanceof DeadlineExceeded) {
@@ -268,8 +293,10 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
 
   return {
     name: options.name ?? providerName(baseUrl),
-    chat: (request, callOptions) => send(chatRequest, JSON.stringify(request), decodeChat, callOptions),
-    embed: (request, callOptions) => send(embeddingsRequest, JSON.stringify(request), decodeEmbeddings, callOptions),
+    chat: (request, callOptions) =>
+      send(requestFor(chatRequest, "/chat/completions", request.model), JSON.stringify(request), decodeChat, callOptions),
+    embed: (request, callOptions) =>
+      send(requestFor(embeddingsRequest, "/embeddings", request.model), JSON.stringify(request), decodeEmbeddings, callOptions),
     // it honours `CallOptions.timeout` on every transport, so the manager need not wrap it again
     enforcesTimeout: true
   }
