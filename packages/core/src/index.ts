@@ -34,3 +34,7 @@ export * as TokenStats from "./TokenStats.js"
 export * as RequestBatch from "./RequestBatch.js"
 /** @since 0.1.0 */
 export * as ResponseWrapper from "./ResponseWrapper.js"
+/** @since 0.2.0 */
+export * as Cost from "./Cost.js"
+/** @since 0.2.0 */
+export * as Estimate from "./Estimate.js"
