@@ -6,6 +6,7 @@
  *
  * @since 0.2.0
  */
+import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import type { FaultKind, Faults, Latency, Options } from "./ServerOptions.js"
 
@@ -106,7 +107,7 @@ export const flags: ReadonlyArray<Flag> = [
   number("port", "N", "port on 127.0.0.1 (0 = a free port)", [0, 65535], (d, v) => {
     d.options.port = v
   }),
-  text("api-key", "KEY", `require "Authorization: Bearer KEY" (else 401)`, (d, v) => {
+  text("api-key", "KEY", `require "Authorization: Bearer KEY" (with --azure "api-key: KEY"), else 401`, (d, v) => {
     d.options.apiKey = v
   }),
   text("models", "a,b,c", "only these models exist (others 404 model_not_found)", (d, v) => {
@@ -121,6 +122,18 @@ export const flags: ReadonlyArray<Flag> = [
   number("latency-per-token", "MS", "extra latency per output token (ms)", [0, ANY], (d, v) => {
     latency(d).perOutputTokenMs = v
   }),
+  number("latency-per-in-flight", "MS", "extra latency per other request in flight (ms)", [0, ANY], (d, v) => {
+    latency(d).perInFlightMs = v
+  }),
+  number(
+    "latency-per-in-flight-squared",
+    "MS",
+    "extra latency per (other requests in flight)^2 (ms): throughput peaks at a concurrency",
+    [0, ANY],
+    (d, v) => {
+      latency(d).perInFlightSquaredMs = v
+    }
+  ),
   number("rpm", "N", "requests-per-minute limit", [1, ANY], (d, v) => {
     d.options.requestsPerMinute = v
   }),
@@ -136,6 +149,19 @@ export const flags: ReadonlyArray<Flag> = [
       d.options.defaultOutputTokens = v
     }
   ),
+  {
+    name: "rate-window",
+    placeholder: "D",
+    description: "enforce --rpm/--tpm over this window (500ms, 1s, 2s; default 1m): limit x window / 1m at once",
+    set: (draft, value) => {
+      const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(value)
+      const amount = Number(match?.[1])
+      const ms = match?.[2] === "ms" ? amount : match?.[2] === "m" ? amount * 60_000 : amount * 1000
+      if (match === null || !(ms > 0)) return `--rate-window: expected a duration such as 500ms, 1s or 1m, got "${value}"`
+      draft.options.rateWindow = Duration.millis(ms)
+      return undefined
+    }
+  },
   toggle("insufficient-quota", "answer every request with 429 insufficient_quota", (d) => {
     d.options.insufficientQuota = true
   }),
@@ -169,6 +195,9 @@ export const flags: ReadonlyArray<Flag> = [
   }),
   number("slow-body-ms", "MS", "duration of a slow body (200)", [0, ANY], (d, v) => {
     faults(d).slowBodyMs = v
+  }),
+  toggle("azure", "Azure OpenAI mode: api-key header, /openai/deployments/{d}/...?api-version=V and /openai/v1/...", (d) => {
+    d.options.azure = true
   }),
   number("dimensions", "N", "embedding size when a request sets none (8)", [1, 4096], (d, v) => {
     d.options.embeddingDimensions = v
@@ -230,10 +259,8 @@ export const parse = (argv: ReadonlyArray<string>): Either.Either<Options, strin
  * @since 0.2.0
  * @category parsing
  */
-export const usage: string = [
-  "Usage: bin.ts [options]",
-  ...flags.map((flag) => {
-    const left = `  --${flag.name}${flag.placeholder === undefined ? "" : ` ${flag.placeholder}`}`
-    return `${left.padEnd(29)}${flag.description}`
-  })
-].join("\n")
+export const usage: string = (() => {
+  const lefts = flags.map((flag) => `  --${flag.name}${flag.placeholder === undefined ? "" : ` ${flag.placeholder}`}`)
+  const width = Math.max(...lefts.map((left) => left.length)) + 2
+  return ["Usage: bin.ts [options]", ...flags.map((flag, i) => `${lefts[i]!.padEnd(width)}${flag.description}`)].join("\n")
+})()

@@ -5,9 +5,15 @@
  *
  * @since 0.2.0
  */
+import type * as Duration from "effect/Duration"
+
 /**
  * Latency added to successful replies (errors and refusals answer at once): `minMs`, or uniform in
- * `[minMs, maxMs]` from the seeded generator, plus `perOutputTokenMs` × completion tokens.
+ * `[minMs, maxMs]` from the seeded generator, plus `perOutputTokenMs` × completion tokens, plus
+ * the congestion terms: with n requests in flight when a request is answered (itself included),
+ * `perInFlightMs` × (n − 1) + `perInFlightSquaredMs` × (n − 1)². The linear term makes throughput
+ * level off; the squared one gives a concurrency sweep an optimum near sqrt(minMs /
+ * perInFlightSquaredMs). Replies with a latency carry `x-fastllm-latency-ms`.
  *
  * @since 0.1.0
  * @category models
@@ -16,6 +22,18 @@ export interface Latency {
   readonly minMs: number
   readonly maxMs?: number | undefined
   readonly perOutputTokenMs?: number | undefined
+  /**
+   * Extra ms per other request in flight.
+   *
+   * @since 0.2.0
+   */
+  readonly perInFlightMs?: number | undefined
+  /**
+   * Extra ms per the square of the other requests in flight.
+   *
+   * @since 0.2.0
+   */
+  readonly perInFlightSquaredMs?: number | undefined
 }
 
 /**
@@ -70,12 +88,12 @@ export interface Faults {
 export interface Options {
   /** Port on 127.0.0.1; a free one when absent or 0. */
   readonly port?: number | undefined
-  /** When set, requests need `Authorization: Bearer <apiKey>` (else 401). */
+  /** When set, requests need `Authorization: Bearer <apiKey>` (in Azure mode `api-key: <apiKey>`), else 401. */
   readonly apiKey?: string | undefined
   /** When set, only these models exist (others → 404 `model_not_found`); also the `/v1/models` list. */
   readonly models?: ReadonlyArray<string> | undefined
   readonly latency?: Latency | undefined
-  /** Requests-per-minute bucket (capacity = limit, refilled continuously over a minute). */
+  /** Requests-per-minute bucket (capacity = limit × `rateWindow` / 1 min, refilled continuously). */
   readonly requestsPerMinute?: number | undefined
   /** Tokens-per-minute bucket; a request costs prompt tokens + max tokens (or `defaultOutputTokens`). */
   readonly tokensPerMinute?: number | undefined
@@ -86,6 +104,30 @@ export interface Options {
   readonly defaultOutputTokens?: number | undefined
   /** Embedding size when a request sets no `dimensions` (default 8). */
   readonly embeddingDimensions?: number | undefined
+  /**
+   * The window over which the RPM/TPM limits are enforced (default 1 minute): each bucket holds
+   * limit × window / 1 minute and refills continuously at the limit's rate, as OpenAI's quantized
+   * limits (e.g. 3,000 RPM over 1 s: at most 50 at once, 50 more each second).
+   *
+   * @since 0.2.0
+   */
+  readonly rateWindow?: Duration.DurationInput | undefined
+  /**
+   * Azure OpenAI mode: `apiKey` is checked in the `api-key` header (not `Authorization`), and the
+   * paths `/openai/deployments/{deployment}/chat/completions|embeddings?api-version=V` and
+   * `/openai/v1/...` are served (besides `/v1/...`).
+   *
+   * @since 0.2.0
+   */
+  readonly azure?: boolean | undefined
+  /**
+   * The `api-version`s accepted on Azure deployment paths (others → 400 "API version not
+   * supported"; none → 404 "Resource not found"). Default: the GA and preview versions from
+   * 2023-05-15 to 2025-04-01-preview.
+   *
+   * @since 0.2.0
+   */
+  readonly azureApiVersions?: ReadonlyArray<string> | undefined
 }
 
 /**

@@ -7,7 +7,9 @@
  *
  * @internal
  */
+import * as Duration from "effect/Duration"
 import type { Options, ServerStats } from "../ServerOptions.js"
+import { authenticate, type Headers } from "./auth.js"
 import { RateBuckets, rateLimited } from "./buckets.js"
 import { FaultInjector } from "./faults.js"
 import { mulberry32 } from "./prng.js"
@@ -20,13 +22,7 @@ export type { Outcome } from "./reply.js"
 export { defaultModels } from "./routes/models.js"
 export { estimateTokens } from "./validate.js"
 
-/** Request headers as node:http gives them. @internal */
-export type Headers = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
-
-const header = (headers: Headers, name: string): string | undefined => {
-  const value = headers[name]
-  return typeof value === "string" ? value : value?.[0]
-}
+export type { Headers } from "./auth.js"
 
 /**
  * Request handling and statistics of one server.
@@ -51,7 +47,8 @@ export class Engine {
       json: (status, value, headers, delayMs) => this.json(status, value, headers ?? this.peekHeaders(), delayMs),
       checkModel: (model) => this.checkModel(model),
       guarded: (model, tokenCost, reply) => this.guarded(model, tokenCost, reply),
-      latency: (outputTokens) => this.latency(outputTokens)
+      latency: (outputTokens) => this.latency(outputTokens),
+      dispatch: (request) => this.dispatch(request)
     }
     this.routes = routeGroups.flatMap((group) => group(context))
   }
@@ -59,13 +56,16 @@ export class Engine {
   /** Merges `patch` into the options; new limits start with full buckets, new faults re-seed. */
   configure(patch: Partial<Options>, initial = false): void {
     this.options = { ...this.options, ...patch }
+    const window = this.options.rateWindow
     const limits = {
       requestsPerMinute: this.options.requestsPerMinute,
-      tokensPerMinute: this.options.tokensPerMinute
+      tokensPerMinute: this.options.tokensPerMinute,
+      windowMs: window === undefined ? undefined : Duration.toMillis(Duration.decode(window))
     }
     const now = this.now()
-    if (initial || "requestsPerMinute" in patch) this.buckets.set(limits, ["requests"], now)
-    if (initial || "tokensPerMinute" in patch) this.buckets.set(limits, ["tokens"], now)
+    const newWindow = "rateWindow" in patch
+    if (initial || newWindow || "requestsPerMinute" in patch) this.buckets.set(limits, ["requests"], now)
+    if (initial || newWindow || "tokensPerMinute" in patch) this.buckets.set(limits, ["tokens"], now)
     const seed = this.options.faults?.seed ?? 0
     if (initial || "faults" in patch) this.faults.reseed(seed)
     if (initial || "faults" in patch || "latency" in patch) this.latencyRandom = mulberry32(seed ^ 0x5bd1e995)
@@ -108,11 +108,10 @@ export class Engine {
   }
 
   private route(request: ServerRequest): Outcome | Rejection {
-    const apiKey = this.options.apiKey
-    if (apiKey !== undefined && apiKey !== "") {
-      const refused = authenticate(apiKey, header(request.headers, "authorization"))
-      if (refused !== undefined) return refused
-    }
+    return authenticate(this.options, request.headers) ?? this.dispatch(request)
+  }
+
+  private dispatch(request: ServerRequest): Outcome | Rejection {
     for (const route of this.routes) {
       if (route.method !== request.method) continue
       if (typeof route.path === "string") {
@@ -169,7 +168,9 @@ export class Engine {
     const min = latency.minMs
     const max = latency.maxMs ?? min
     const base = max > min ? min + this.latencyRandom() * (max - min) : min
-    return base + (latency.perOutputTokenMs ?? 0) * outputTokens
+    const others = Math.max(0, this.statistics.concurrent() - 1)
+    return base + (latency.perOutputTokenMs ?? 0) * outputTokens + (latency.perInFlightMs ?? 0) * others +
+      (latency.perInFlightSquaredMs ?? 0) * others * others
   }
 
   private json(status: number, value: unknown, headers: Record<string, string>, delayMs = 0): Outcome {
@@ -181,6 +182,7 @@ export class Engine {
       headers: {
         "content-type": "application/json",
         ...headers,
+        ...(delayMs > 0 ? { "x-fastllm-latency-ms": String(Math.round(delayMs)) } : {}),
         "x-request-id": `req_${this.requestCounter.toString(16)}`
       },
       body: JSON.stringify(value),
@@ -192,25 +194,4 @@ export class Engine {
   private fail(rejection: Rejection): Outcome {
     return this.json(rejection.status, { error: rejection.error }, rejection.headers ?? this.peekHeaders())
   }
-}
-
-const authenticate = (apiKey: string, authorization: string | undefined): Rejection | undefined => {
-  if (authorization === undefined || authorization === "") {
-    return reject(401, {
-      message:
-        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-      type: "invalid_request_error",
-      param: null,
-      code: null
-    })
-  }
-  if (authorization === `Bearer ${apiKey}`) return undefined
-  const given = authorization.startsWith("Bearer ") ? authorization.slice(7) : authorization
-  const masked = given.length > 8 ? `${given.slice(0, 3)}*****${given.slice(-4)}` : "*****"
-  return reject(401, {
-    message: `Incorrect API key provided: ${masked}.`,
-    type: "invalid_request_error",
-    param: null,
-    code: "invalid_api_key"
-  })
 }

@@ -32,11 +32,11 @@ export type Outcome =
     readonly delayMs: number
   }
 
-/** The `error` object of an OpenAI error response. @internal */
+/** The `error` object of an OpenAI error response (Azure's own errors have no `type` or `param`). @internal */
 export interface ErrorBody {
   readonly message: string
-  readonly type: string
-  readonly param: string | null
+  readonly type?: string
+  readonly param?: string | null
   readonly code: string | null
 }
 

@@ -38,6 +38,8 @@ export interface RouteContext {
   readonly guarded: (model: string, tokenCost: number, reply: () => Outcome) => Outcome
   /** Latency of a successful reply with `outputTokens` completion tokens (ms). */
   readonly latency: (outputTokens: number) => number
+  /** Answers `request` with the route its method and path match (for aliases such as Azure's paths). */
+  readonly dispatch: (request: ServerRequest) => Outcome | Rejection
 }
 
 /** An endpoint. @internal */
@@ -50,3 +52,12 @@ export interface Route {
 
 /** A group of endpoints, made once per server (state lives in the closure). @internal */
 export type RouteGroup = (context: RouteContext) => ReadonlyArray<Route>
+
+/** A path segment, percent-decoded (left as it is when malformed). @internal */
+export const pathSegment = (raw: string): string => {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return raw
+  }
+}

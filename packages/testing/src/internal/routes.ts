@@ -12,6 +12,7 @@
  * @internal
  */
 import type { RouteGroup } from "./route.js"
+import { azureRoutes } from "./routes/azure.js"
 import { chatRoutes } from "./routes/chat.js"
 import { embeddingRoutes } from "./routes/embeddings.js"
 import { modelRoutes } from "./routes/models.js"
@@ -20,5 +21,6 @@ import { modelRoutes } from "./routes/models.js"
 export const routeGroups: ReadonlyArray<RouteGroup> = [
   chatRoutes,
   embeddingRoutes,
-  modelRoutes
+  modelRoutes,
+  azureRoutes
 ]

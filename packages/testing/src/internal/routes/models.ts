@@ -3,7 +3,7 @@
  *
  * @internal
  */
-import type { RouteGroup } from "../route.js"
+import { pathSegment, type RouteGroup } from "../route.js"
 
 /** Models listed by `GET /v1/models` when `options.models` is not set (any model is then accepted). @internal */
 export const defaultModels: ReadonlyArray<string> = [
@@ -17,14 +17,6 @@ export const defaultModels: ReadonlyArray<string> = [
 
 const modelObject = (id: string) => ({ id, object: "model", created: 1_700_000_000, owned_by: "fastllm-testing" })
 
-const decodeId = (raw: string): string => {
-  try {
-    return decodeURIComponent(raw)
-  } catch {
-    return raw
-  }
-}
-
 /** @internal */
 export const modelRoutes: RouteGroup = (context) => [
   {
@@ -37,7 +29,7 @@ export const modelRoutes: RouteGroup = (context) => [
     method: "GET",
     path: /^\/v1\/models\/(.+)$/,
     handle: (request) => {
-      const id = decodeId(request.params[0] ?? "")
+      const id = pathSegment(request.params[0] ?? "")
       return context.checkModel(id) ?? context.json(200, modelObject(id))
     }
   }
