@@ -75,10 +75,10 @@ export interface Options {
 /**
  * What a finished run reports.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export interface Outcome {
+export interface RunSummary {
   readonly stats: BatchStats.BatchStats
   readonly wallMillis: number
   /** Lines written. */
@@ -86,6 +86,15 @@ export interface Outcome {
   /** Lines that report a failure. */
   readonly failed: number
 }
+
+/**
+ * The former name of {@link RunSummary}.
+ *
+ * @deprecated Use {@link RunSummary}; this alias goes in the next minor release.
+ * @since 0.1.0
+ * @category models
+ */
+export type Outcome = RunSummary
 
 const isBlank = (byte: number) => byte === 32 || byte === 9 || byte === 13 || byte === 10
 
@@ -208,7 +217,7 @@ export const prepare = (
  */
 export const run = (
   options: Options
-): Effect.Effect<Outcome, ConfigurationError, RequestManager.RequestManager | FileSystem.FileSystem> =>
+): Effect.Effect<RunSummary, ConfigurationError, RequestManager.RequestManager | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const manager = yield* RequestManager.RequestManager
@@ -218,9 +227,6 @@ export const run = (
     const total = options.prepared ?? (yield* prepare(options))
     const partial = options.output === undefined ? undefined : `${options.output}.partial`
 
-    // Parsed lines waiting for their result, by position: at most the manager's window at a time.
-    const pending = new Map<number, BatchLine.ParsedLine>()
-    let position = 0
     let lines = 0
     let failed = 0
     const inputs = fs.stream(options.input, { chunkSize: 256 * 1024 }).pipe(
@@ -233,18 +239,14 @@ export const run = (
         const parsed = decoded.valid
           ? BatchLine.parse(text, lineIndex + 1, { model: options.model })
           : BatchLine.invalidUtf8(text, lineIndex + 1)
-        pending.set(position++, parsed)
         // A line that is not a request still takes its slot (and is counted as failed by the
         // manager); its output line is the parse error, not the placeholder's.
-        return parsed._tag === "Request" ? parsed.input : null
+        return { meta: parsed, request: parsed._tag === "Request" ? parsed.input : null }
       })
     )
 
-    const outputText = manager.stream(inputs, { total }).pipe(
-      Stream.map((result) => {
-        const parsed = pending.get(result.index)
-        pending.delete(result.index)
-        if (parsed === undefined) return "" // unreachable: every result has its line
+    const outputText = manager.streamWith(inputs, { total }).pipe(
+      Stream.map(({ meta: parsed, result }) => {
         const line = BatchLine.toOutput(parsed, result)
         lines++
         if (BatchLine.isFailure(line)) failed++

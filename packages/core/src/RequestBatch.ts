@@ -27,25 +27,23 @@ import * as Either from "effect/Either"
 import { NodeInspectSymbol } from "effect/Inspectable"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as ApiRequest from "./ApiRequest.js"
-import type { BatchStats } from "./BatchStats.js"
+import * as internal from "./internal/batchProcess.js"
 import type { ChatRequestInput } from "./ChatRequest.js"
 import type { EmbeddingRequestInput } from "./Embedding.js"
-import { InvalidRequestError, type ProviderError } from "./LLMError.js"
 import * as RequestKey from "./RequestKey.js"
 import { RequestManager } from "./RequestManager.js"
-import * as ResponseWrapper from "./ResponseWrapper.js"
 
 /**
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: unique symbol = Symbol.for("@fastllm/core/RequestBatch")
+export const TypeId: typeof internal.TypeId = internal.TypeId
 
 /**
  * @since 0.1.0
  * @category type ids
  */
-export type TypeId = typeof TypeId
+export type TypeId = internal.TypeId
 
 /**
  * A request that decoded: it will be sent (or answered from the cache).
@@ -53,15 +51,7 @@ export type TypeId = typeof TypeId
  * @since 0.1.0
  * @category models
  */
-export interface ValidItem {
-  readonly _tag: "Valid"
-  /** `${key}#${position}` */
-  readonly id: string
-  readonly position: number
-  /** The cache key, `RequestKey.make(provider, request)`. */
-  readonly key: string
-  readonly request: ApiRequest.ApiRequest
-}
+export type ValidItem = internal.ValidItem
 
 /**
  * A request that did not decode: never sent, reported with its error.
@@ -69,17 +59,7 @@ export interface ValidItem {
  * @since 0.1.0
  * @category models
  */
-export interface InvalidItem {
-  readonly _tag: "Invalid"
-  /** `invalid#${position}` */
-  readonly id: string
-  readonly position: number
-  /** The kind the caller asked for (`chat.completions.create` / `embeddings.create`), if any. */
-  readonly kind: ApiRequest.Kind | undefined
-  /** The parameters as given. */
-  readonly input: unknown
-  readonly error: InvalidRequestError
-}
+export type InvalidItem = internal.InvalidItem
 
 /**
  * One item of a batch.
@@ -228,7 +208,7 @@ export const fromIterable = (provider: string, inputs: Iterable<ApiRequest.Input
  * @since 0.1.0
  * @category guards
  */
-export const isRequestBatch = (u: unknown): u is RequestBatch => typeof u === "object" && u !== null && TypeId in u
+export const isRequestBatch = (u: unknown): u is RequestBatch => internal.isBatch(u)
 
 /**
  * A new batch with the items of `batches` one after the other, renumbered: the first batch's items
@@ -271,10 +251,7 @@ export const errors = (self: RequestBatch): ReadonlyArray<InvalidItem> =>
  * @since 0.1.0
  * @category models
  */
-export interface ProcessedBatch {
-  readonly responses: ReadonlyArray<ResponseWrapper.ResponseWrapper>
-  readonly stats: BatchStats
-}
+export type ProcessedBatch = internal.ProcessedBatch
 
 /**
  * Runs a batch with the RequestManager in context: every request goes through its concurrency,
@@ -323,6 +300,8 @@ export const process = (
 /**
  * The seed's name for {@link process}.
  *
+ * @deprecated Use {@link process}, the one name for processing a batch; this alias goes in the
+ * next minor release.
  * @since 0.1.0
  * @category processing
  */
@@ -336,64 +315,7 @@ export const processBatch: (
  * @since 0.1.0
  * @category processing
  */
-export const processWith = (
+export const processWith: (
   manager: RequestManager.Service,
   batch: RequestBatch | Iterable<ApiRequest.Input>
-): Effect.Effect<ProcessedBatch> => {
-  if (!isRequestBatch(batch)) {
-    return Effect.map(manager.run(batch), ({ results, stats }) => ({
-      responses: results.map((result) => ResponseWrapper.fromResult(result)),
-      stats
-    }))
-  }
-  const items = batch.items.slice()
-  const mismatch = batch.provider === manager.providerName ? undefined : new InvalidRequestError({
-    reason: `the batch was built for provider "${batch.provider}" but the RequestManager sends to ` +
-      `"${manager.providerName}", so its ids are not the manager's cache keys; build it with ` +
-      `RequestBatch.make() or RequestBatch.forProvider("${manager.providerName}")`
-  })
-  const toSend = mismatch === undefined
-    ? items.filter((item): item is ValidItem => item._tag === "Valid")
-    : []
-  return Effect.map(manager.run(toSend.map((item) => item.request)), ({ results, stats }) => {
-    const local: Array<ProviderError> = []
-    const failed = (item: Item, error: InvalidRequestError): ResponseWrapper.ResponseWrapper => {
-      local.push(error)
-      return ResponseWrapper.failure({
-        _tag: "Failure",
-        index: item.position,
-        key: item._tag === "Valid" ? item.key : undefined,
-        kind: item._tag === "Valid" ? (item.request._tag === "Chat" ? "chat" : "embedding") : item.kind,
-        attempts: 0,
-        error
-      }, item.id)
-    }
-    let sent = 0
-    const responses = items.map((item): ResponseWrapper.ResponseWrapper => {
-      if (item._tag === "Invalid") return failed(item, item.error)
-      if (mismatch !== undefined) return failed(item, mismatch)
-      const result = results[sent++]
-      return result === undefined
-        ? failed(item, new InvalidRequestError({ reason: "the RequestManager returned no result for this item" }))
-        : ResponseWrapper.fromResult({ ...result, index: item.position }, item.id)
-    })
-    return { responses, stats: withLocalFailures(stats, local) }
-  })
-}
-
-/** Counts failures found before the manager ran (invalid items) into the run's stats. */
-const withLocalFailures = (stats: BatchStats, failures: ReadonlyArray<ProviderError>): BatchStats => {
-  if (failures.length === 0) return stats
-  const failuresByKind: Record<string, number> = { ...stats.failuresByKind }
-  for (const error of failures) failuresByKind[error._tag] = (failuresByKind[error._tag] ?? 0) + 1
-  const done = stats.done + failures.length
-  const seconds = stats.elapsedMillis / 1000
-  return {
-    ...stats,
-    total: stats.total + failures.length,
-    done,
-    failed: stats.failed + failures.length,
-    failuresByKind,
-    requestsPerSecond: seconds > 0 ? done / seconds : 0
-  }
-}
+) => Effect.Effect<ProcessedBatch> = internal.processWith

@@ -5,23 +5,32 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Schedule from "effect/Schedule"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import type { ApiResponse, Kind } from "./ApiRequest.js"
 import type * as ApiRequest from "./ApiRequest.js"
 import type { BatchStats } from "./BatchStats.js"
-import type { Cache } from "./Cache.js"
+import * as CacheModule from "./Cache.js"
 import type { ChatResponse } from "./ChatResponse.js"
-import type { EmbeddingResponse } from "./Embedding.js"
-import * as internal from "./internal/requestManager.js"
+import * as BatchProcess from "./internal/batchProcess.js"
+import { Breaker } from "./internal/breaker.js"
+import * as ItemCache from "./internal/itemCache.js"
+import * as ItemPipeline from "./internal/itemPipeline.js"
+import * as Metrics from "./internal/metrics.js"
+import { mapOrdered } from "./internal/orderedWindow.js"
+import * as ProviderCall from "./internal/providerCall.js"
+import * as RateController from "./internal/rateController.js"
+import { Slots } from "./internal/slots.js"
+import { Counters, Tracker } from "./internal/tracker.js"
+import * as ItemResultModule from "./ItemResult.js"
 import type { ProviderError } from "./LLMError.js"
-import type { Provider } from "./Provider.js"
-import type { TokenStats } from "./TokenStats.js"
+import * as ProviderModule from "./Provider.js"
 
 /**
  * Options of a RequestManager.
@@ -71,76 +80,50 @@ export interface Options {
 }
 
 /**
- * Fields common to every item result.
+ * Fields common to every item result (also `ItemResult.ResultBase`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface ResultBase {
-  /** Position of the item in its batch or stream. */
-  readonly index: number
-  /** The request key (`RequestKey.make`), or undefined when the request did not even decode. */
-  readonly key: string | undefined
-  /** Provider calls made for this item (0 for a cache hit or a shared answer). */
-  readonly attempts: number
-}
+export type ResultBase = ItemResultModule.ResultBase
 
 /**
- * A chat item that succeeded.
+ * A chat item that succeeded (also `ItemResult.ChatSuccess`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface ChatSuccess extends ResultBase {
-  readonly _tag: "Success"
-  readonly kind: "chat"
-  readonly response: ChatResponse
-  readonly fromCache: boolean
-  /** Answered by an identical request in flight at the same time. */
-  readonly deduplicated: boolean
-  readonly tokens: TokenStats
-}
+export type ChatSuccess = ItemResultModule.ChatSuccess
 
 /**
- * An embeddings item that succeeded.
+ * An embeddings item that succeeded (also `ItemResult.EmbeddingSuccess`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface EmbeddingSuccess extends ResultBase {
-  readonly _tag: "Success"
-  readonly kind: "embedding"
-  readonly response: EmbeddingResponse
-  readonly fromCache: boolean
-  readonly deduplicated: boolean
-  readonly tokens: TokenStats
-}
+export type EmbeddingSuccess = ItemResultModule.EmbeddingSuccess
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Success = ChatSuccess | EmbeddingSuccess
+export type Success = ItemResultModule.Success
 
 /**
- * An item that failed, with its typed error.
+ * An item that failed, with its typed error (also `ItemResult.Failure`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Failure extends ResultBase {
-  readonly _tag: "Failure"
-  readonly kind: Kind | undefined
-  readonly error: ProviderError
-}
+export type Failure = ItemResultModule.Failure
 
 /**
- * The result of one item.
+ * The result of one item (also `ItemResult.ItemResult`).
  *
  * @since 0.1.0
  * @category models
  */
-export type ItemResult = Success | Failure
+export type ItemResult = ItemResultModule.ItemResult
 
 /**
  * The results of `run`, in input order, and the batch's final stats.
@@ -162,6 +145,28 @@ export interface BatchResult {
 export interface RunOptions {
   /** The number of items expected (streams), for progress and ETA. */
   readonly total?: number | undefined
+}
+
+/**
+ * An input of `streamWith`: the request and the caller's value to carry with it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface WithMeta<M> {
+  readonly meta: M
+  readonly request: unknown
+}
+
+/**
+ * An output of `streamWith`: the item's result and the value that came with its input.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ResultWithMeta<M> {
+  readonly meta: M
+  readonly result: ItemResult
 }
 
 /**
@@ -195,6 +200,15 @@ export declare namespace RequestManager {
       requests: Stream.Stream<unknown, E, R>,
       options?: RunOptions
     ) => Stream.Stream<ItemResult, E, R>
+    /**
+     * `stream` where each input carries a value of the caller's (`meta`: a line number, a parsed
+     * record, an id) that comes back with its result, in input order. Use it instead of keeping a
+     * side table from `index` to your data.
+     */
+    readonly streamWith: <M, E, R>(
+      requests: Stream.Stream<WithMeta<M>, E, R>,
+      options?: RunOptions
+    ) => Stream.Stream<ResultWithMeta<M>, E, R>
     /** Runs one input (decoded here; `kind` forces chat or embeddings). */
     readonly execute: (input: unknown, options?: { readonly kind?: Kind | undefined }) => Effect.Effect<ItemResult>
     /** The stats of everything this manager has run so far. */
@@ -212,8 +226,90 @@ export declare namespace RequestManager {
  * @since 0.1.0
  * @category constructors
  */
-export const make: (options?: Options) => Effect.Effect<RequestManager.Service, never, Provider | Cache | Scope.Scope> =
-  internal.make
+export const make = (
+  options: Options = {}
+): Effect.Effect<RequestManager.Service, never, ProviderModule.Provider | CacheModule.Cache | Scope.Scope> =>
+  Effect.gen(function*() {
+    const provider = yield* ProviderModule.Provider
+    const clock = yield* Effect.clock
+    const concurrency = Math.max(1, options.concurrency ?? 64)
+    const window = Math.max(concurrency, options.window ?? concurrency * 2)
+    const rate = yield* RateController.make({
+      requestsPerMinute: options.requestsPerMinute,
+      tokensPerMinute: options.tokensPerMinute,
+      learnFromHeaders: options.learnRateLimits ?? true
+    })
+    const cache = options.cache === false ? undefined : ItemCache.make(yield* CacheModule.Cache, options.timeToLive)
+    const breaker = options.circuitBreaker === false ? undefined : new Breaker(
+      Math.max(1, options.circuitBreaker?.failures ?? Math.max(16, concurrency)),
+      Duration.decode(options.circuitBreaker?.cooldown ?? "30 seconds")
+    )
+    const execute = ItemPipeline.make({
+      providerName: provider.name,
+      cache,
+      callProvider: ProviderCall.make({
+        provider,
+        rate,
+        slots: new Slots(concurrency),
+        clock,
+        cache,
+        breaker,
+        timeout: Duration.decode(options.timeout ?? "60 seconds"),
+        maxRetries: Math.max(0, options.maxRetries ?? 4),
+        retrySchedule: options.retrySchedule
+      })
+    })
+    const service = new Tracker(clock.unsafeCurrentTimeMillis(), rate)
+
+    /** The counters of a new run: its own tracker, and the manager's. */
+    const newRun = (total: number | undefined) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const run = new Tracker(now, rate)
+        if (total !== undefined) {
+          run.expectedTotal = total
+          service.expectedTotal += total
+        }
+        return new Counters(service, run)
+      })
+
+    const streamWith: RequestManager.Service["streamWith"] = (requests, runOptions) =>
+      Stream.unwrap(Effect.map(newRun(runOptions?.total), (counters) =>
+        mapOrdered(requests, window, (input, index) => {
+          counters.submitted(1)
+          return Effect.map(execute(input.request, index, undefined, counters), (result) => ({ meta: input.meta, result }))
+        })))
+
+    const snapshot = Effect.map(Clock.currentTimeMillis, (now) => service.snapshot(now))
+    const serviceOnly = new Counters(service, undefined)
+
+    return {
+      providerName: provider.name,
+      run: (requests, runOptions) =>
+        Effect.gen(function*() {
+          const items = Array.from(requests)
+          const counters = yield* newRun(runOptions?.total ?? items.length)
+          counters.submitted(items.length)
+          const results = yield* Effect.forEach(items, (input, index) => execute(input, index, undefined, counters), {
+            concurrency: window
+          })
+          return { results, stats: counters.run!.snapshot(yield* Clock.currentTimeMillis) }
+        }),
+      stream: (requests, runOptions) =>
+        Stream.unwrap(Effect.map(newRun(runOptions?.total), (counters) =>
+          mapOrdered(requests, window, (input, index) => {
+            counters.submitted(1)
+            return execute(input, index, undefined, counters)
+          }))),
+      streamWith,
+      execute: (input, executeOptions) =>
+        Effect.suspend(() => {
+          serviceOnly.submitted(1)
+          return execute(input, service.submitted - 1, executeOptions?.kind, serviceOnly)
+        }),
+      snapshot,
+      progress: (interval = "1 second") => Stream.repeatEffectWithSchedule(snapshot, Schedule.spaced(interval))
+    }
+  })
 
 /**
  * A RequestManager layer. Provide a `Provider` and a `Cache` (use `Cache.none` for no cache).
@@ -241,7 +337,9 @@ export const make: (options?: Options) => Effect.Effect<RequestManager.Service, 
  * )
  * ```
  */
-export const layer = (options?: Options): Layer.Layer<RequestManager, never, Provider | Cache> =>
+export const layer = (
+  options?: Options
+): Layer.Layer<RequestManager, never, ProviderModule.Provider | CacheModule.Cache> =>
   Layer.scoped(RequestManager, make(options))
 
 /**
@@ -253,7 +351,7 @@ export const layer = (options?: Options): Layer.Layer<RequestManager, never, Pro
  * @since 0.1.0
  * @category metrics
  */
-export const metrics = internal.metrics
+export const metrics = Metrics.metrics
 
 /**
  * Runs a batch with the RequestManager in context.
@@ -273,8 +371,7 @@ export const run = (
  * @since 0.1.0
  * @category getters
  */
-export const chatResponse = (result: ItemResult): ChatResponse | undefined =>
-  result._tag === "Success" && result.kind === "chat" ? result.response : undefined
+export const chatResponse: (result: ItemResult) => ChatResponse | undefined = ItemResultModule.chatResponse
 
 /**
  * The tagged response of a success.
@@ -282,18 +379,17 @@ export const chatResponse = (result: ItemResult): ChatResponse | undefined =>
  * @since 0.1.0
  * @category getters
  */
-export const apiResponse = (result: ItemResult): ApiResponse | undefined =>
-  result._tag === "Failure"
-    ? undefined
-    : result.kind === "chat"
-    ? { _tag: "Chat", response: result.response }
-    : { _tag: "Embedding", response: result.response }
+export const apiResponse: (result: ItemResult) => ApiResponse | undefined = ItemResultModule.apiResponse
 
 /**
- * Runs a `RequestBatch` (or plain requests): one `ResponseWrapper` per request in batch order,
- * plus the stats. The seed's `RequestManager.process_batch`.
+ * Runs a `RequestBatch` (or plain requests) with the RequestManager in context.
  *
+ * @deprecated Use `RequestBatch.process`, the one name for processing a batch; this alias goes in
+ * the next minor release.
  * @since 0.1.0
  * @category accessors
  */
-export { processBatch } from "./RequestBatch.js"
+export const processBatch = (
+  batch: BatchProcess.BatchLike | Iterable<ApiRequest.Input>
+): Effect.Effect<BatchProcess.ProcessedBatch, never, RequestManager> =>
+  Effect.flatMap(RequestManager, (manager) => BatchProcess.processWith(manager, batch))

@@ -3,7 +3,7 @@
  * id, the typed response, its usage, whether it came from the cache, and — unlike the original —
  * accessors that work for embeddings as well as chat, plus the typed error of a failed item.
  *
- * A `ResponseWrapper` is plain data built from a `RequestManager.ItemResult`; `RequestBatch.process`
+ * A `ResponseWrapper` is plain data built from an `ItemResult`; `RequestBatch.process`
  * returns one per item, in batch order.
  *
  * @since 0.1.0
@@ -15,7 +15,7 @@ import type { ChatResponse, Usage } from "./ChatResponse.js"
 import * as EmbeddingModule from "./Embedding.js"
 import type { EmbeddingResponse } from "./Embedding.js"
 import type { ProviderError } from "./LLMError.js"
-import type { ChatSuccess, EmbeddingSuccess, Failure as ItemFailure, ItemResult } from "./RequestManager.js"
+import type { ChatSuccess, EmbeddingSuccess, Failure as ItemFailure, ItemResult } from "./ItemResult.js"
 import * as TokenStats from "./TokenStats.js"
 
 /**

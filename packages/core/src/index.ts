@@ -16,6 +16,8 @@ export * as ChatRequest from "./ChatRequest.js"
 export * as ChatResponse from "./ChatResponse.js"
 /** @since 0.1.0 */
 export * as Embedding from "./Embedding.js"
+/** @since 0.2.0 */
+export * as ItemResult from "./ItemResult.js"
 /** @since 0.1.0 */
 export * as LLMError from "./LLMError.js"
 /** @since 0.1.0 */

@@ -17,8 +17,8 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import type { RateController } from "../src/internal/rateController.js"
-import { makeRateController } from "../src/internal/rateLimiter.js"
+import type { RateController, Ticket } from "../src/internal/rateController.js"
+import { make as makeRateController } from "../src/internal/rateController.js"
 import * as TokenEstimate from "../src/internal/tokenEstimate.js"
 
 // A request whose estimate is exactly `tokens`: 1 (four characters) + max_tokens.
@@ -84,6 +84,9 @@ const runBatch = (
     yield* TestClock.adjust(advance)
     return yield* Fiber.join(fiber)
   }).pipe(Effect.provide(Layer.merge(provider.layer, Cache.none)))
+
+/** A ticket for a reply or error that no `acquire` of the test admitted. */
+const unadmitted: Ticket = { estimatedTokens: 0, requests: 0, tokens: 0, admittedAt: 0 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
@@ -240,8 +243,8 @@ describe("RateLimit", () => {
           tokensPerMinute: undefined,
           learnFromHeaders: true
         })
-        yield* controller.acquire(0) // a full bucket: no wait
-        yield* controller.onError(0, new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.seconds(5) }))
+        const ticket = yield* controller.acquire(0) // a full bucket: no wait
+        yield* controller.onError(ticket, new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.seconds(5) }))
         const times = yield* acquireTimes(controller, 3)
         // The gate opens at 5 s; the bucket was emptied, and 5 s refilled 5 requests, so all 3 go then.
         assert.deepStrictEqual(times, [5_000, 5_000, 5_000])
@@ -257,7 +260,7 @@ describe("RateLimit", () => {
           tokensPerMinute: undefined,
           learnFromHeaders: true
         })
-        yield* controller.onError(0, new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.zero }))
+        yield* controller.onError(unadmitted, new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.zero }))
         const times = yield* acquireTimes(controller, 3)
         // Without the 429 all three would go at once (a full bucket of 60); emptied, one a second.
         assert.deepStrictEqual(times, [1_000, 2_000, 3_000])
@@ -375,8 +378,8 @@ describe("RateLimit", () => {
         })
         const response: ApiRequest.ApiResponse = { _tag: "Chat", response: answer(decodeChat(requestOf(0))) }
         // Someone else shares the key: the server says only 2 requests are left.
-        yield* controller.acquire(0)
-        yield* controller.onReply(0, response, { limitRequests: 60, remainingRequests: 2 })
+        const ticket = yield* controller.acquire(0)
+        yield* controller.onReply(ticket, response, { limitRequests: 60, remainingRequests: 2 })
         const times = yield* acquireTimes(controller, 4)
         assert.deepStrictEqual(times, [0, 0, 1_000, 2_000])
       }))
@@ -434,8 +437,8 @@ describe("RateLimit", () => {
           _tag: "Chat",
           response: answer(decodeChat(input), { prompt: 1, completion })
         })
-        yield* controller.onReply(0, reply(10), undefined)
-        yield* controller.onReply(0, reply(30), undefined)
+        yield* controller.onReply(unadmitted, reply(10), undefined)
+        yield* controller.onReply(unadmitted, reply(30), undefined)
         assert.strictEqual(controller.estimate(request), 1 + 20)
       }))
   })

@@ -483,6 +483,25 @@ describe("RequestManager", () => {
     }).pipe(Effect.provide(managerWith(layer, { concurrency: 16, window, cache: false, timeout: Duration.infinity })))
   }, 120_000)
 
+  it.effect("streamWith carries the caller's value with each item, in input order", () => {
+    const { layer } = recordingProvider((request) =>
+      Effect.as(Effect.sleep(Duration.millis(1000 - Number(lastUserText(request)) * 10)), answer(request))
+    )
+    return Effect.gen(function*() {
+      const manager = yield* RequestManager.RequestManager
+      const inputs = Stream.range(0, 29).pipe(
+        Stream.map((i) => ({ meta: { line: i + 1 }, request: i === 7 ? { model: "m" } : chat(String(i)) }))
+      )
+      const fiber = yield* Effect.fork(Stream.runCollect(manager.streamWith(inputs)))
+      yield* TestClock.adjust("5 seconds")
+      const out = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+      assert.deepStrictEqual(out.map(({ meta }) => meta.line), Array.from({ length: 30 }, (_, i) => i + 1))
+      assert.deepStrictEqual(out.map(({ result }) => result.index), Array.from({ length: 30 }, (_, i) => i))
+      assert.strictEqual(out[7]!.result._tag, "Failure")
+      assert.deepStrictEqual(texts([out[3]!.result, out[29]!.result]), ["re: 3", "re: 29"])
+    }).pipe(Effect.provide(managerWith(layer, { concurrency: 8 })))
+  })
+
   it.effect("decodes an explicitly tagged request and keeps unknown fields in the key", () => {
     const { state, layer } = recordingProvider((request) => Effect.succeed(answer(request)))
     return Effect.gen(function*() {

@@ -16,9 +16,10 @@ type Signal<B, E> =
  * ends) but without a fiber fork per element.
  *
  * Why not `Stream.mapEffect`: its ordered mode forks a fiber per element and races each one
- * against an error signal (three forks per element); measured with `bench/core-overhead.ts` it
- * cost ~70 µs of CPU per element here, more than a whole HTTP request. This keeps `window` worker
- * fibers alive for the stream's lifetime and hands items to them through a queue.
+ * against an error signal (three forks per element): ~70 µs of CPU per element in the first
+ * measurement, more than a whole HTTP request (`npx tsx bench/core-overhead.ts`: 103 µs for
+ * `Stream.mapEffect` against 30 µs for this, window 128, on a loaded 2-core machine). This keeps
+ * `window` worker fibers alive for the stream's lifetime and hands items to them through a queue.
  *
  * `f` must not fail: the RequestManager turns every error into a `Failure` result first.
  *

@@ -1,4 +1,5 @@
 import type { BatchStats } from "../BatchStats.js"
+import type { ItemResult } from "../ItemResult.js"
 import * as TokenStats from "../TokenStats.js"
 import type { RateController } from "./rateController.js"
 
@@ -23,6 +24,21 @@ export class Tracker {
   readonly failuresByKind: Record<string, number> = {}
 
   constructor(readonly startedAt: number, readonly rate: RateController) {}
+
+  finished(result: ItemResult): void {
+    if (result._tag === "Success") {
+      this.succeeded++
+      if (result.fromCache) this.cached++
+      if (result.deduplicated) this.deduplicated++
+      else if (!result.fromCache) this.tokens = TokenStats.add(this.tokens, result.tokens)
+    } else {
+      this.failed++
+      const kind = result.error._tag === "RateLimitError" && result.error.kind === "quota"
+        ? "InsufficientQuota"
+        : result.error._tag
+      this.failuresByKind[kind] = (this.failuresByKind[kind] ?? 0) + 1
+    }
+  }
 
   snapshot(now: number): BatchStats {
     const done = this.succeeded + this.failed
@@ -58,10 +74,40 @@ export class Tracker {
 }
 
 /**
- * Several trackers updated as one (the service-wide one and the current run's).
+ * What one item's work is counted in: the manager's own tracker (`snapshot`, `progress`) and, for
+ * `run` and `stream`, that run's tracker (its final stats). Every update goes to both.
  *
  * @internal
  */
-export const forEachTracker = (trackers: ReadonlyArray<Tracker>, f: (tracker: Tracker) => void): void => {
-  for (const tracker of trackers) f(tracker)
+export class Counters {
+  constructor(readonly service: Tracker, readonly run: Tracker | undefined) {}
+
+  submitted(n: number): void {
+    this.service.submitted += n
+    if (this.run !== undefined) this.run.submitted += n
+  }
+  attemptStarted(): void {
+    this.service.apiCalls++
+    this.service.inFlight++
+    if (this.run !== undefined) {
+      this.run.apiCalls++
+      this.run.inFlight++
+    }
+  }
+  attemptEnded(): void {
+    this.service.inFlight--
+    if (this.run !== undefined) this.run.inFlight--
+  }
+  retried(n: number): void {
+    this.service.retries += n
+    if (this.run !== undefined) this.run.retries += n
+  }
+  cacheError(): void {
+    this.service.cacheErrors++
+    if (this.run !== undefined) this.run.cacheErrors++
+  }
+  finished(result: ItemResult): void {
+    this.service.finished(result)
+    this.run?.finished(result)
+  }
 }

@@ -1,0 +1,36 @@
+import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as ApiRequest from "../ApiRequest.js"
+import type { Cache } from "../Cache.js"
+import type { CacheError } from "../LLMError.js"
+import type { Counters } from "./tracker.js"
+
+/**
+ * The cache as the item pipeline uses it: a failing cache never fails an item. A failed read is a
+ * miss, a failed write is skipped; either is counted in `cacheErrors` and logged.
+ *
+ * @internal
+ */
+export interface ItemCache {
+  readonly get: (key: string, counters: Counters) => Effect.Effect<Option.Option<ApiRequest.ApiResponse>>
+  readonly set: (key: string, value: ApiRequest.ApiResponse, counters: Counters) => Effect.Effect<void>
+}
+
+const survive = <A>(effect: Effect.Effect<A, CacheError>, fallback: A, what: string, counters: Counters): Effect.Effect<A> =>
+  Effect.catchAllCause(effect, (cause) =>
+    Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(
+      Effect.sync(() => counters.cacheError()),
+      Effect.as(Effect.logWarning(`FastLLM: ${what}`, Cause.squash(cause)), fallback)
+    ))
+
+/** @internal */
+export const make = (cache: Cache.Service, timeToLive: Duration.DurationInput | undefined): ItemCache => {
+  const setOptions = timeToLive === undefined ? undefined : { timeToLive }
+  return {
+    get: (key, counters) => survive(cache.get(key), Option.none(), "cache read failed; treating it as a miss", counters),
+    set: (key, value, counters) =>
+      survive(cache.set(key, value, setOptions), undefined, "cache write failed; the answer is returned but not kept", counters)
+  }
+}

@@ -1,0 +1,109 @@
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Schedule from "effect/Schedule"
+import type * as ApiRequest from "../ApiRequest.js"
+import { type ProviderError, TimeoutError, TransportError } from "../LLMError.js"
+import * as ProviderModule from "../Provider.js"
+import type { Answer } from "./answer.js"
+import type { Breaker } from "./breaker.js"
+import type { ItemCache } from "./itemCache.js"
+import { recordRetries, timedCall } from "./metrics.js"
+import type { RateController } from "./rateController.js"
+import * as Retry from "./retry.js"
+import type { Slots } from "./slots.js"
+import type { Counters } from "./tracker.js"
+
+/** @internal */
+export interface Options {
+  readonly provider: ProviderModule.Provider.Service
+  readonly rate: RateController
+  readonly slots: Slots
+  readonly clock: Clock.Clock
+  /** Where answers are kept; undefined: no cache. */
+  readonly cache: ItemCache | undefined
+  readonly breaker: Breaker | undefined
+  readonly timeout: Duration.Duration
+  readonly maxRetries: number
+  readonly retrySchedule: Schedule.Schedule<unknown, ProviderError> | undefined
+}
+
+/**
+ * The provider side of one request key: the circuit breaker, then attempts with retries, then the
+ * cache write. Each attempt takes a slot, then waits for the rate limits, then sends with the
+ * attempt timeout. The limits are taken inside the slot so that after a 429 or an exhausted quota
+ * at most `concurrency` calls (not the whole window) have already been let through.
+ *
+ * @internal
+ */
+export const make = (options: Options) => {
+  const { breaker, cache, clock, provider, rate, slots, timeout } = options
+  const callOptions: ProviderModule.CallOptions = { timeout }
+  const withTimeout = provider.enforcesTimeout === true || !Duration.isFinite(timeout)
+    ? <A>(effect: Effect.Effect<A, ProviderError>) => effect
+    : <A>(effect: Effect.Effect<A, ProviderError>) =>
+      Effect.timeoutFail(effect, { duration: timeout, onTimeout: () => new TimeoutError({ timeout }) })
+  const timed = timedCall(clock)
+  const breakerOpen = () => breaker !== undefined && breaker.isOpen(clock.unsafeCurrentTimeMillis())
+  const schedule = Retry.policy({
+    schedule: options.retrySchedule,
+    maxRetries: options.maxRetries,
+    allowRetry: () => !breakerOpen()
+  })
+
+  const send = (request: ApiRequest.ApiRequest, counters: Counters) =>
+    Effect.suspend(() => {
+      counters.attemptStarted()
+      return withTimeout(ProviderModule.send(provider, request, callOptions)).pipe(
+        Effect.catchAllDefect((defect) =>
+          Effect.fail(new TransportError({ reason: `the provider failed unexpectedly: ${String(defect)}` }))
+        ),
+        timed,
+        Effect.ensuring(Effect.sync(() => counters.attemptEnded())),
+        Effect.either
+      )
+    })
+
+  /** One attempt; the rate controller hears how it went once the slot is free again. */
+  const attempt = (request: ApiRequest.ApiRequest, estimate: number, counters: Counters) =>
+    Effect.flatMap(
+      slots.withSlot(Effect.flatMap(rate.acquire(estimate), (ticket) => Effect.map(send(request, counters), (reply) => ({ ticket, reply })))),
+      ({ reply, ticket }) =>
+        Either.isLeft(reply)
+          ? Effect.zipRight(rate.onError(ticket, reply.left), Effect.fail(reply.left))
+          : Effect.as(rate.onReply(ticket, reply.right.response, reply.right.rateLimit), reply.right)
+    )
+
+  const done = (
+    key: string,
+    attempts: number,
+    exit: Either.Either<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError>,
+    counters: Counters
+  ): Effect.Effect<Answer> => {
+    const retries = attempts - 1
+    if (retries > 0) counters.retried(retries)
+    recordRetries(retries)
+    breaker?.record(Either.isLeft(exit) ? exit.left : undefined, clock.unsafeCurrentTimeMillis())
+    if (Either.isLeft(exit)) return Effect.succeed({ _tag: "Failure", error: exit.left, attempts })
+    const answer: Answer = { _tag: "Success", response: exit.right.response, fromCache: false, attempts }
+    return cache === undefined ? Effect.succeed(answer) : Effect.as(cache.set(key, exit.right.response, counters), answer)
+  }
+
+  return (key: string, request: ApiRequest.ApiRequest, counters: Counters): Effect.Effect<Answer> =>
+    Effect.suspend(() => {
+      if (breaker !== undefined && breakerOpen()) {
+        return Effect.succeed<Answer>({ _tag: "Failure", error: breaker.rejection(), attempts: 0 })
+      }
+      const estimate = rate.estimate(request)
+      let attempts = 0
+      const once = Effect.suspend(() => {
+        attempts++
+        return attempt(request, estimate, counters)
+      })
+      return Effect.flatMap(
+        Effect.either(Retry.withRetries(once, schedule, options.maxRetries)),
+        (exit) => done(key, attempts, exit, counters)
+      )
+    })
+}
