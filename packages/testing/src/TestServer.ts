@@ -12,8 +12,13 @@
  * Rate limits: with `requestsPerMinute`/`tokensPerMinute` set, every response (errors and GETs
  * included) carries `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`; a chat/embeddings
  * request takes 1 request and prompt + max tokens (embeddings: input tokens) from buckets that
- * refill continuously over a minute, or gets a 429 `rate_limit_exceeded` (type `requests` or
- * `tokens`) with `retry-after` (s, rounded up) and `retry-after-ms`. Refused requests take nothing.
+ * hold limit × `rateWindow` / 1 minute (the whole minute's quota by default) and refill
+ * continuously, or gets a 429 `rate_limit_exceeded` (type `requests` or `tokens`) with
+ * `retry-after` (s, rounded up) and `retry-after-ms`. Refused requests take nothing.
+ *
+ * With `azure: true` it also serves Azure OpenAI's paths and `api-key` header. Endpoints live in a
+ * route table (`internal/routes.ts` says how to add one); the flags of bin.ts and `fastllm
+ * mock-server` in `ServerFlags`.
  *
  * The hot path is plain `node:http` (no fiber per request): see `internal/server.ts` and
  * bench/testing-server.ts for the measurement behind that choice.
