@@ -40,3 +40,5 @@ export * as ResponseWrapper from "./ResponseWrapper.js"
 export * as Cost from "./Cost.js"
 /** @since 0.2.0 */
 export * as Estimate from "./Estimate.js"
+/** @since 0.2.0 */
+export * as Structured from "./Structured.js"
