@@ -254,14 +254,17 @@ describe("Structured.output: answers back to the Schema", () => {
     assert.deepStrictEqual(out.right.decode(other), Either.right({ label: "b", note: "n", maybe: 1, nested: { kind: "y", other: null }, when: 3 }))
   })
 
-  it("quotes every problem in Effect's tree format", () => {
+  it("quotes every problem, one line each with its path (ParseResult's ArrayFormatter)", () => {
     const out = Structured.output(Answer)
     if (Either.isLeft(out)) return assert.fail(out.left.message)
     const decoded = out.right.decode({ label: "c", maybe: "x", nested: { kind: "x" } })
     if (Either.isRight(decoded)) return assert.fail("expected an issue")
-    assert.include(decoded.left, "[\"label\"]")
-    assert.include(decoded.left, "Expected \"a\", actual \"c\"")
-    assert.include(decoded.left, "[\"maybe\"]")
+    assert.deepStrictEqual(decoded.left.split("\n"), [
+      "- at [\"label\"]: Expected \"a\", actual \"c\"",
+      "- at [\"label\"]: Expected \"b\", actual \"c\"",
+      "- at [\"maybe\"]: Expected number, actual \"x\"",
+      "- at [\"maybe\"]: Expected null, actual \"x\""
+    ])
   })
 
   it("takes its name from the identifier and its description from the annotation", () => {

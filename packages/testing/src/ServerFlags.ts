@@ -175,6 +175,12 @@ export const flags: ReadonlyArray<Flag> = [
   share("slow-body", "slowBody", "get their body slowly"),
   share("malformed", "malformed", "get a 200 whose body is not JSON"),
   share("truncated", "truncated", "get a truncated body"),
+  number("invalid-output", "P", "share of structured-output answers (0..1) that break their schema", [0, 1], (d, v) => {
+    faults(d).invalidOutput = v
+  }),
+  number("refusal", "P", "share of structured-output answers (0..1) that are refusals", [0, 1], (d, v) => {
+    faults(d).refusal = v
+  }),
   {
     name: "retry-after",
     placeholder: "MIN[,MAX]",

@@ -76,6 +76,21 @@ export interface Faults {
   readonly slowBodyMs?: number | undefined
   readonly malformed?: number | undefined
   readonly truncated?: number | undefined
+  /**
+   * Share of structured-output answers (`response_format: json_schema`, or a forced function
+   * call) that do not conform to their schema: bad JSON, a missing field or a wrong enum value.
+   * Decided by a hash of `seed` and the whole conversation (not by arrival order), so a rerun
+   * meets the same answers and a repair gets a draw of its own.
+   *
+   * @since 0.2.0
+   */
+  readonly invalidOutput?: number | undefined
+  /**
+   * Share of structured-output answers that are refusals (`message.refusal`), drawn the same way.
+   *
+   * @since 0.2.0
+   */
+  readonly refusal?: number | undefined
 }
 
 /**
@@ -166,4 +181,11 @@ export interface ServerStats {
    * @since 0.2.0
    */
   readonly peakRequestsPerSecond: number
+  /**
+   * Structured-output answers given, by kind: schema-conforming, not conforming
+   * (`invalidOutput`), refusals.
+   *
+   * @since 0.2.0
+   */
+  readonly structuredAnswers: { readonly valid: number; readonly invalid: number; readonly refusals: number }
 }

@@ -62,6 +62,17 @@ const annotation = (ast: AST.AST, get: (ast: AST.AST) => Option.Option<string>):
   return AST.isTransformation(ast) ? Option.getOrUndefined(get(ast.to)) : undefined
 }
 
+/**
+ * The issue quoted to the model: one line per problem, with the path of the value (Effect's
+ * `ParseResult.ArrayFormatter`). Its text depends on the answer and the expected JSON shape, not on
+ * the Schema's transformations, so a Schema changed only in how it transforms re-asks the same
+ * repairs (cache hits) instead of new ones.
+ */
+const formatIssue = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+    `- ${issue.path.length === 0 ? "" : `at ${JSON.stringify(issue.path)}: `}${issue.message}`
+  ).join("\n")
+
 /** @internal */
 export const output = <A, I>(
   schema: Schema.Schema<A, I, never>,
@@ -79,7 +90,7 @@ export const output = <A, I>(
         description: options?.description ?? annotation(schema.ast, AST.getDescriptionAnnotation),
         jsonSchema: conversion.schema,
         notes: conversion.notes,
-        decode: (value: unknown) => Either.mapLeft(decode(value), (error) => ParseResult.TreeFormatter.formatErrorSync(error)),
+        decode: (value: unknown) => Either.mapLeft(decode(value), formatIssue),
         normalize: (value: unknown) => removeAddedNulls(original, value)
       }
     }))

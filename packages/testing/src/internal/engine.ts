@@ -48,7 +48,8 @@ export class Engine {
       checkModel: (model) => this.checkModel(model),
       guarded: (model, tokenCost, reply) => this.guarded(model, tokenCost, reply),
       latency: (outputTokens) => this.latency(outputTokens),
-      dispatch: (request) => this.dispatch(request)
+      dispatch: (request) => this.dispatch(request),
+      structuredAnswer: (kind) => this.statistics.structuredAnswer(kind)
     }
     this.routes = routeGroups.flatMap((group) => group(context))
   }

@@ -40,6 +40,8 @@ export interface RouteContext {
   readonly latency: (outputTokens: number) => number
   /** Answers `request` with the route its method and path match (for aliases such as Azure's paths). */
   readonly dispatch: (request: ServerRequest) => Outcome | Rejection
+  /** Counts a structured-output answer in the stats. */
+  readonly structuredAnswer: (kind: "valid" | "invalid" | "refusal") => void
 }
 
 /** An endpoint. @internal */

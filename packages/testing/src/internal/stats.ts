@@ -18,6 +18,7 @@ export class Stats {
   private byPath: Record<string, number> = {}
   private faults: Record<FaultKind, number> = emptyFaultCounts()
   private perSecond: Array<number> = []
+  private structured = { valid: 0, invalid: 0, refusals: 0 }
   private startedAt: number
 
   constructor(private readonly now: () => number) {
@@ -60,6 +61,12 @@ export class Stats {
     this.faults[kind]++
   }
 
+  /** A structured-output answer was given. */
+  structuredAnswer(kind: "valid" | "invalid" | "refusal"): void {
+    if (kind === "refusal") this.structured.refusals++
+    else this.structured[kind]++
+  }
+
   snapshot(): ServerStats {
     return {
       requests: this.requests,
@@ -71,7 +78,8 @@ export class Stats {
       byPath: { ...this.byPath },
       faults: { ...this.faults },
       requestsPerSecond: [...this.perSecond],
-      peakRequestsPerSecond: this.perSecond.reduce((max, count) => Math.max(max, count), 0)
+      peakRequestsPerSecond: this.perSecond.reduce((max, count) => Math.max(max, count), 0),
+      structuredAnswers: { ...this.structured }
     }
   }
 
@@ -84,6 +92,7 @@ export class Stats {
     this.byPath = {}
     this.faults = emptyFaultCounts()
     this.perSecond = []
+    this.structured = { valid: 0, invalid: 0, refusals: 0 }
     this.startedAt = this.now()
   }
 }

@@ -298,3 +298,33 @@ export const answer = (
   }
   return { kind, message: { role: "assistant", content, refusal: null }, finishReason: "stop", text: content }
 }
+
+const firstUserContent = (messages: unknown): string => {
+  if (!Array.isArray(messages)) return ""
+  const first: unknown = messages.find((m) => isObject(m) && m.role === "user")
+  return isObject(first) ? JSON.stringify(first.content ?? "") : ""
+}
+
+/**
+ * Choice `index` of the reply to a chat body that asks for structured output (undefined for one
+ * that does not): the value is seeded by model + first user message, the draw by the whole
+ * conversation (`messages`).
+ *
+ * @internal
+ */
+export const structuredChoice = (
+  body: JsonObject,
+  model: string,
+  index: number,
+  faults: StructuredFaults | undefined
+): { readonly choice: unknown; readonly kind: AnswerKind; readonly text: string } | undefined => {
+  const request = structuredRequest(body)
+  if (request === undefined) return undefined
+  const conversation = `${JSON.stringify(body.messages)}\u0000${index}`
+  const reply = answer(request, conversation, `${model}\u0000${firstUserContent(body.messages)}\u0000${index}`, faults)
+  return {
+    kind: reply.kind,
+    text: reply.text,
+    choice: { index, message: { ...reply.message, annotations: [] }, logprobs: null, finish_reason: reply.finishReason }
+  }
+}

@@ -7,6 +7,7 @@
 import { chatContent, chatDigest } from "../content.js"
 import { isRejection } from "../reply.js"
 import type { RouteContext, RouteGroup } from "../route.js"
+import { structuredChoice } from "../structuredOutput.js"
 import { type ChatPlan, estimateTokens, parseBody, validateChat } from "../validate.js"
 
 const completion = (context: RouteContext, plan: ChatPlan) => {
@@ -15,6 +16,13 @@ const completion = (context: RouteContext, plan: ChatPlan) => {
   const choices = []
   let completionTokens = 0
   for (let index = 0; index < plan.n; index++) {
+    const structured = structuredChoice(plan.body, plan.model, index, options.faults)
+    if (structured !== undefined) {
+      context.structuredAnswer(structured.kind === "valid" || structured.kind === "refusal" ? structured.kind : "invalid")
+      completionTokens += estimateTokens(structured.text)
+      choices.push(structured.choice)
+      continue
+    }
     let content = chatContent(plan, index, digest, options)
     let finishReason = "stop"
     if (plan.maxTokens !== undefined && estimateTokens(content) > plan.maxTokens) {
