@@ -41,17 +41,20 @@
  *
  * @since 0.2.0
  */
-import type * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import type * as Stream from "effect/Stream"
-import type * as ApiRequest from "./ApiRequest.js"
+import * as Stream from "effect/Stream"
+import * as ApiRequest from "./ApiRequest.js"
+import type { ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
-import * as internal from "./internal/structured.js"
-import type { ProviderError } from "./LLMError.js"
-import type { RequestBatch } from "./RequestBatch.js"
-import type * as RequestManager from "./RequestManager.js"
-import type { TokenStats } from "./TokenStats.js"
+import { type Refusal, removeAddedNulls, toStrict } from "./internal/strictJsonSchema.js"
+import * as Answer from "./internal/structuredAnswer.js"
+import { InvalidRequestError, type ProviderError } from "./LLMError.js"
+import * as RequestBatch from "./RequestBatch.js"
+import * as RequestManager from "./RequestManager.js"
+import * as TokenStats from "./TokenStats.js"
 
 /**
  * The Schema cannot be used for structured outputs: it has no JSON Schema (a `Schema.declare`d
@@ -133,7 +136,7 @@ export type StructuredError = ProviderError | OutputError | RefusalError
  * @since 0.2.0
  * @category models
  */
-export type Mode = "json_schema" | "tool" | "json_object"
+export type Mode = Answer.Mode
 
 /**
  * A prepared output: the strict JSON Schema sent to the model, and the decoder its answers go
@@ -160,6 +163,8 @@ export interface Output<A> {
   readonly normalize: (value: unknown) => unknown
 }
 
+const unsupported = (refusal: Refusal) => new UnsupportedSchemaError({ reason: refusal.reason, path: refusal.path })
+
 /**
  * The strict-mode JSON Schema of a Schema (what {@link output} sends), with the notes of what the
  * conversion changed, or why it cannot be done.
@@ -172,7 +177,9 @@ export const jsonSchema: <A, I>(
 ) => Either.Either<
   { readonly schema: { readonly [key: string]: unknown }; readonly notes: ReadonlyArray<string> },
   UnsupportedSchemaError
-> = internal.jsonSchema
+> = (schema) =>
+  Either.flatMap(Either.mapLeft(Answer.effectJsonSchema(schema), unsupported), (json) =>
+    Either.mapLeft(toStrict(json), unsupported))
 
 /**
  * Prepares an Effect Schema for structured outputs. `name` defaults to the Schema's identifier
@@ -181,10 +188,22 @@ export const jsonSchema: <A, I>(
  * @since 0.2.0
  * @category constructors
  */
-export const output: <A, I>(
+export const output = <A, I>(
   schema: Schema.Schema<A, I, never>,
   options?: { readonly name?: string | undefined; readonly description?: string | undefined }
-) => Either.Either<Output<A>, UnsupportedSchemaError> = internal.output
+): Either.Either<Output<A>, UnsupportedSchemaError> =>
+  Either.flatMap(Either.mapLeft(Answer.effectJsonSchema(schema), unsupported), (original) =>
+    Either.map(Either.mapLeft(toStrict(original), unsupported), (conversion) => {
+      const decode = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
+      return {
+        name: Answer.safeName(options?.name ?? Answer.identifierOf(schema.ast) ?? "output"),
+        description: options?.description ?? Answer.descriptionOf(schema.ast),
+        jsonSchema: conversion.schema,
+        notes: conversion.notes,
+        decode: (value: unknown) => Either.mapLeft(decode(value), Answer.formatIssue),
+        normalize: (value: unknown) => removeAddedNulls(original, value)
+      }
+    }))
 
 /**
  * Prepares a plain JSON Schema for structured outputs, with your own `validate` for the answers
@@ -194,14 +213,27 @@ export const output: <A, I>(
  * @since 0.2.0
  * @category constructors
  */
-export const outputFromJsonSchema: (
+export const outputFromJsonSchema = (
   schema: unknown,
   options: {
     readonly name: string
     readonly description?: string | undefined
     readonly validate: (value: unknown) => Either.Either<unknown, string>
   }
-) => Either.Either<Output<unknown>, UnsupportedSchemaError> = internal.outputFromJsonSchema
+): Either.Either<Output<unknown>, UnsupportedSchemaError> =>
+  Either.map(Either.mapLeft(toStrict(schema), unsupported), (conversion) => {
+    const original = schema as { readonly [key: string]: unknown } // toStrict accepted it: a JSON object
+    const description = options.description ??
+      (typeof original.description === "string" ? original.description : undefined)
+    return {
+      name: Answer.safeName(options.name),
+      description,
+      jsonSchema: conversion.schema,
+      notes: conversion.notes,
+      decode: options.validate,
+      normalize: (value: unknown) => removeAddedNulls(original, value)
+    }
+  })
 
 /**
  * Options of {@link run}, {@link stream} and {@link execute}: the Schema (or a prepared
@@ -258,7 +290,7 @@ export interface ResultBase {
   /** Every request of the item was answered from the cache. */
   readonly fromCache: boolean
   /** Tokens paid for over all the requests (cache hits and shared answers cost nothing). */
-  readonly tokens: TokenStats
+  readonly tokens: TokenStats.TokenStats
 }
 
 /**
@@ -326,7 +358,7 @@ export interface Stats {
   /** Provider calls (retries included). A rerun over a warm cache makes none. */
   readonly apiCalls: number
   /** Tokens paid for, every request included. */
-  readonly tokens: TokenStats
+  readonly tokens: TokenStats.TokenStats
   /** Failed items by error tag. */
   readonly failuresByKind: Readonly<Record<string, number>>
   readonly elapsedMillis: number
@@ -343,6 +375,169 @@ export interface BatchResult<A> {
   readonly stats: Stats
 }
 
+const defaultMaxRepairs = 2
+const defaultWindow = 256
+
+const resolveOutput = <A, I>(options: Options<A, I>): Either.Either<Output<A>, UnsupportedSchemaError> =>
+  "output" in options ? Either.right(options.output) : output(options.schema, options)
+
+interface Tally {
+  requests: number
+  cached: number
+  apiCalls: number
+  tokens: TokenStats.TokenStats
+}
+
+const count = (tally: Tally, result: RequestManager.ItemResult) => {
+  tally.requests++
+  tally.apiCalls += result.attempts
+  if (result._tag === "Success" && result.fromCache) tally.cached++
+  if (result._tag === "Success" && !result.fromCache && !result.deduplicated) {
+    tally.tokens = TokenStats.add(tally.tokens, result.tokens)
+  }
+}
+
+const resultBase = (index: number, tally: Tally): ResultBase => ({
+  index,
+  requests: tally.requests,
+  repairs: Math.max(0, tally.requests - 1),
+  cached: tally.cached,
+  apiCalls: tally.apiCalls,
+  fromCache: tally.requests > 0 && tally.cached === tally.requests,
+  tokens: tally.tokens
+})
+
+const chatOnly = new InvalidRequestError({
+  reason: "structured outputs need a chat completion request (an embeddings request has no answer to decode)"
+})
+
+/** An input, or the error it already carries (an invalid `RequestBatch` item). */
+type Input = Either.Either<unknown, InvalidRequestError>
+
+const chatRequestOf = (input: Input): Either.Either<ChatRequest, InvalidRequestError> =>
+  Either.flatMap(input, (json) =>
+    Either.flatMap(ApiRequest.decode(json), (request) =>
+      request._tag === "Chat" ? Either.right(request.request) : Either.left(chatOnly)))
+
+/** One item: ask, read, repair while the answer is invalid and repairs are left. */
+const item = <A>(
+  manager: RequestManager.RequestManager.Service,
+  out: Output<A>,
+  options: RunOptions,
+  input: Input,
+  index: number
+): Effect.Effect<Result<A>> =>
+  Effect.gen(function*() {
+    const tally: Tally = { requests: 0, cached: 0, apiCalls: 0, tokens: TokenStats.empty }
+    const decoded = chatRequestOf(input)
+    if (Either.isLeft(decoded)) {
+      return { _tag: "Failure", ...resultBase(index, tally), error: decoded.left, response: undefined, result: undefined }
+    }
+    const mode = options.mode ?? "json_schema"
+    const maxRepairs = Math.max(0, options.maxRepairs ?? defaultMaxRepairs)
+    const request = Answer.prepare(decoded.right, out, mode)
+    let messages: ReadonlyArray<Answer.Message> = request.messages
+    for (;;) {
+      const result = yield* manager.execute({ ...request, messages }, { kind: "chat" })
+      count(tally, result)
+      if (result._tag === "Failure") {
+        return { _tag: "Failure", ...resultBase(index, tally), error: result.error, response: undefined, result }
+      }
+      if (result.kind !== "chat") {
+        return { _tag: "Failure", ...resultBase(index, tally), error: chatOnly, response: undefined, result }
+      }
+      const reading = Answer.read(result.response, out, mode)
+      switch (reading._tag) {
+        case "Value":
+          return { _tag: "Success", ...resultBase(index, tally), value: reading.value, response: result.response, result }
+        case "Refusal":
+          return {
+            _tag: "Failure",
+            ...resultBase(index, tally),
+            error: new RefusalError({ refusal: reading.refusal, attempts: tally.requests }),
+            response: result.response,
+            result
+          }
+        case "Invalid":
+          if (tally.requests > maxRepairs) {
+            return {
+              _tag: "Failure",
+              ...resultBase(index, tally),
+              error: new OutputError({
+                reason: reading.reason,
+                ...(reading.content === undefined ? {} : { content: reading.content }),
+                issue: reading.issue,
+                attempts: tally.requests
+              }),
+              response: result.response,
+              result
+            }
+          }
+          messages = [...messages, ...reading.followUp]
+      }
+    }
+  })
+
+/** The inputs of a `RequestBatch` (its invalid items with their errors), or of an iterable. */
+const inputsOf = (requests: Iterable<ApiRequest.Input> | RequestBatch.RequestBatch): ReadonlyArray<Input> =>
+  RequestBatch.isRequestBatch(requests)
+    ? requests.items.map((batchItem): Input =>
+      batchItem._tag === "Valid" ? Either.right(batchItem.request) : Either.left(batchItem.error)
+    )
+    : Array.from(requests, (request): Input => Either.right(request))
+
+/**
+ * The stats of a set of results (what {@link run} returns; for a {@link stream}, collect or fold
+ * its results and call this at the end).
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const stats = <A>(results: Iterable<Result<A>>, elapsedMillis = 0): Stats => {
+  let items = 0
+  let succeeded = 0
+  let outputErrors = 0
+  let refusals = 0
+  let requests = 0
+  let repairs = 0
+  let repaired = 0
+  let cached = 0
+  let apiCalls = 0
+  let tokens = TokenStats.empty
+  const failuresByKind: Record<string, number> = {}
+  for (const result of results) {
+    items++
+    requests += result.requests
+    repairs += result.repairs
+    cached += result.cached
+    apiCalls += result.apiCalls
+    tokens = TokenStats.add(tokens, result.tokens)
+    if (result._tag === "Success") {
+      succeeded++
+      if (result.repairs > 0) repaired++
+    } else {
+      failuresByKind[result.error._tag] = (failuresByKind[result.error._tag] ?? 0) + 1
+      if (result.error._tag === "OutputError") outputErrors++
+      if (result.error._tag === "RefusalError") refusals++
+    }
+  }
+  return {
+    items,
+    succeeded,
+    failed: items - succeeded,
+    outputErrors,
+    refusals,
+    requests,
+    repairs,
+    repaired,
+    cached,
+    apiCalls,
+    tokens,
+    failuresByKind,
+    elapsedMillis
+  }
+}
+
 /**
  * Runs a batch of chat requests (plain objects, tagged requests, or a `RequestBatch`) with the
  * RequestManager in context; one typed result per item, in input order. Fails only when the
@@ -351,10 +546,22 @@ export interface BatchResult<A> {
  * @since 0.2.0
  * @category accessors
  */
-export const run: <A, I>(
-  requests: Iterable<ApiRequest.Input> | RequestBatch,
+export const run = <A, I>(
+  requests: Iterable<ApiRequest.Input> | RequestBatch.RequestBatch,
   options: Options<A, I>
-) => Effect.Effect<BatchResult<A>, UnsupportedSchemaError, RequestManager.RequestManager> = internal.run
+): Effect.Effect<BatchResult<A>, UnsupportedSchemaError, RequestManager.RequestManager> =>
+  Effect.gen(function*() {
+    const out = yield* resolveOutput(options)
+    const manager = yield* RequestManager.RequestManager
+    const startedAt = yield* Clock.currentTimeMillis
+    const results = yield* Effect.forEach(
+      inputsOf(requests),
+      (input, index) => item(manager, out, options, input, index),
+      { concurrency: options.window ?? defaultWindow }
+    )
+    const now = yield* Clock.currentTimeMillis
+    return { results, stats: stats(results, now - startedAt) }
+  })
 
 /**
  * Runs a stream of chat requests of any size; typed results come out in input order as they
@@ -363,10 +570,20 @@ export const run: <A, I>(
  * @since 0.2.0
  * @category accessors
  */
-export const stream: <A, I, E, R>(
+export const stream = <A, I, E, R>(
   requests: Stream.Stream<unknown, E, R>,
   options: Options<A, I>
-) => Stream.Stream<Result<A>, E | UnsupportedSchemaError, R | RequestManager.RequestManager> = internal.stream
+): Stream.Stream<Result<A>, E | UnsupportedSchemaError, R | RequestManager.RequestManager> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const out = yield* resolveOutput(options)
+    const manager = yield* RequestManager.RequestManager
+    return requests.pipe(
+      Stream.zipWithIndex,
+      Stream.mapEffect(([input, index]) => item(manager, out, options, Either.right(input), index), {
+        concurrency: options.window ?? defaultWindow
+      })
+    )
+  }))
 
 /**
  * Runs one chat request.
@@ -374,16 +591,12 @@ export const stream: <A, I, E, R>(
  * @since 0.2.0
  * @category accessors
  */
-export const execute: <A, I>(
+export const execute = <A, I>(
   request: unknown,
   options: Options<A, I>
-) => Effect.Effect<Result<A>, UnsupportedSchemaError, RequestManager.RequestManager> = internal.execute
-
-/**
- * The stats of a set of results (what {@link run} returns; for a {@link stream}, fold its results
- * and call this at the end, or keep your own counters).
- *
- * @since 0.2.0
- * @category getters
- */
-export const stats: <A>(results: Iterable<Result<A>>, elapsedMillis?: number) => Stats = internal.stats
+): Effect.Effect<Result<A>, UnsupportedSchemaError, RequestManager.RequestManager> =>
+  Effect.gen(function*() {
+    const out = yield* resolveOutput(options)
+    const manager = yield* RequestManager.RequestManager
+    return yield* item(manager, out, options, Either.right(request), 0)
+  })
