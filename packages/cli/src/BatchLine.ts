@@ -204,6 +204,8 @@ export const errorCode = (error: LLMError.ProviderError): string => {
       return "connection_error"
     case "DecodeError":
       return "invalid_response"
+    case "BudgetExceededError":
+      return "budget_exceeded"
   }
 }
 

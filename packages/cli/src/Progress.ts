@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { BatchStats } from "@fastllm/core"
+import { type BatchStats, Cost } from "@fastllm/core"
 
 const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
 const decimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 })
@@ -28,6 +28,13 @@ export const formatDuration = (millis: number): string => {
 
 const rate = (perSecond: number) => perSecond >= 100 ? integer.format(perSecond) : decimal.format(perSecond)
 
+/** The cost so far, and the budget when there is one: `$0.0123`, `$0.41/$5`, `cost unknown`. */
+const costText = (stats: BatchStats.BatchStats): string => {
+  const spent = Cost.format(stats.cost)
+  const text = spent === "unknown" ? "cost unknown" : spent
+  return stats.maxCost === undefined ? text : `${text} of ${Cost.formatUsd(stats.maxCost)}`
+}
+
 const counters = (stats: BatchStats.BatchStats): string =>
   [
     `${integer.format(stats.done)}/${integer.format(stats.total)}`,
@@ -36,6 +43,7 @@ const counters = (stats: BatchStats.BatchStats): string =>
     `retries ${integer.format(stats.retries)}`,
     `${rate(stats.requestsPerSecond)} req/s`,
     `tok/s in ${rate(stats.promptTokensPerSecond)} out ${rate(stats.completionTokensPerSecond)}`,
+    costText(stats),
     `ETA ${stats.etaMillis === undefined ? "-" : formatDuration(stats.etaMillis)}`
   ].join(" | ")
 
@@ -90,6 +98,9 @@ export const summary = (stats: BatchStats.BatchStats, wallMillis: number): strin
     `${integer.format(stats.tokens.completionTokens)}, total ${integer.format(stats.tokens.totalTokens)} ` +
     `(${perSecond(stats.tokens.promptTokens)} in/s, ${perSecond(stats.tokens.completionTokens)} out/s)`
   ]
+  lines.push(
+    `  cost: ${Cost.format(stats.cost)}` + (stats.maxCost === undefined ? "" : ` (budget ${Cost.formatUsd(stats.maxCost)})`)
+  )
   if (stats.cacheErrors > 0) lines.push(`  cache errors ${integer.format(stats.cacheErrors)} (treated as misses)`)
   const { requestsPerMinute, tokensPerMinute } = stats.limits
   if (requestsPerMinute !== undefined || tokensPerMinute !== undefined || stats.rateLimitWaitMillis > 0) {

@@ -25,14 +25,16 @@ const stats: BatchStats.BatchStats = {
   promptTokensPerSecond: 2_400,
   completionTokensPerSecond: 680,
   etaMillis: 15_000,
-  limits: { requestsPerMinute: undefined, tokensPerMinute: undefined }
+  limits: { requestsPerMinute: undefined, tokensPerMinute: undefined },
+  cost: { usd: 0.0123, unpricedItems: 0 },
+  maxCost: undefined
 }
 
 describe("Progress", () => {
   it("draws a bar with done/total, cached, failed, retries, req/s, tokens/s in and out, and ETA", () => {
     const bar = Progress.bar(stats, 200)
     assert.match(bar, /^\[#{6}-{18}\] 250\/1,000 /)
-    for (const part of ["cached 100", "failed 10", "retries 7", "50 req/s", "tok/s in 2,400 out 680", "ETA 15s"]) {
+    for (const part of ["cached 100", "failed 10", "retries 7", "50 req/s", "tok/s in 2,400 out 680", "$0.0123", "ETA 15s"]) {
       assert.include(bar, part)
     }
     assert.isAtMost(Progress.bar(stats, 60).length, 60)
@@ -53,6 +55,16 @@ describe("Progress", () => {
     assert.include(limited, "rate limits 3,000 RPM / 300,000 TPM")
     const unlimited = Progress.summary({ ...stats, rateLimitWaitMillis: 0 }, 20_000)
     assert.notInclude(unlimited, "rate limits")
+  })
+
+  it("shows the cost, unknown ones as such, and the budget", () => {
+    assert.include(Progress.summary(stats, 20_000), "cost: $0.0123")
+    const unknown = { ...stats, cost: { usd: 0, unpricedItems: 140 } }
+    assert.include(Progress.summary(unknown, 20_000), "cost: unknown")
+    assert.include(Progress.bar(unknown, 200), "cost unknown")
+    const budgeted = { ...stats, maxCost: 5 }
+    assert.include(Progress.bar(budgeted, 200), "$0.0123 of $5.00")
+    assert.include(Progress.summary(budgeted, 20_000), "cost: $0.0123 (budget $5.00)")
   })
 
   it("formats durations for people", () => {

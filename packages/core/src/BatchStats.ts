@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import type { CostStats } from "./Cost.js"
 import type { TokenStats } from "./TokenStats.js"
 
 /**
@@ -50,4 +51,11 @@ export interface BatchStats {
     readonly requestsPerMinute: number | undefined
     readonly tokensPerMinute: number | undefined
   }
+  /**
+   * US dollars paid for the answers received (cache hits and shared answers cost nothing), and how
+   * many answers had no price (`Cost.format` shows them as unknown, never as zero).
+   */
+  readonly cost: CostStats
+  /** The cost budget (`maxCost`) in force, if any. */
+  readonly maxCost: number | undefined
 }

@@ -39,6 +39,11 @@ export interface ChatSuccess extends ResultBase {
   /** Answered by an identical request in flight at the same time. */
   readonly deduplicated: boolean
   readonly tokens: TokenStats
+  /**
+   * US dollars this item paid (`Cost`): 0 for a cache hit or a shared answer, undefined when the
+   * model has no price.
+   */
+  readonly cost?: number | undefined
 }
 
 /**
@@ -54,6 +59,8 @@ export interface EmbeddingSuccess extends ResultBase {
   readonly fromCache: boolean
   readonly deduplicated: boolean
   readonly tokens: TokenStats
+  /** US dollars this item paid: 0 from the cache or shared, undefined when the model has no price. */
+  readonly cost?: number | undefined
 }
 
 /**

@@ -137,6 +137,31 @@ export class CacheError extends Schema.TaggedError<CacheError>()("CacheError", {
 }
 
 /**
+ * Not sent: the run's cost budget (`maxCost`) would be exceeded by this call, or cannot be kept
+ * because the model has no price. Not retried; a rerun with a larger budget continues from the
+ * cache.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class BudgetExceededError extends Schema.TaggedError<BudgetExceededError>()("BudgetExceededError", {
+  /** The budget, US dollars. */
+  maxCost: Schema.Number,
+  /** Spent plus reserved by calls in flight when this call was refused, US dollars. */
+  committed: Schema.Number,
+  /** Set when the model has no price, so no call of it can be budgeted. */
+  unpricedModel: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return this.unpricedModel !== undefined
+      ? `not sent: the model ${this.unpricedModel} has no price, so the budget of $${this.maxCost} cannot be kept ` +
+        "(give its price with the `prices` option or --price MODEL=INPUT,OUTPUT)"
+      : `not sent: the budget of $${this.maxCost} is used up ($${this.committed.toFixed(4)} spent or in flight); ` +
+        "rerun with a larger budget to continue (answers so far are cached)"
+  }
+}
+
+/**
  * What a provider call can fail with.
  *
  * @since 0.1.0
@@ -149,6 +174,7 @@ export type ProviderError =
   | TimeoutError
   | TransportError
   | DecodeError
+  | BudgetExceededError
 
 /**
  * Schema of {@link ProviderError}, for encoding errors into output files.
@@ -162,7 +188,8 @@ export const ProviderError = Schema.Union(
   RateLimitError,
   TimeoutError,
   TransportError,
-  DecodeError
+  DecodeError,
+  BudgetExceededError
 )
 
 /**
@@ -200,6 +227,7 @@ export const isRetryable = (error: LLMError): boolean => {
       return true
     case "InvalidRequestError":
     case "CacheError":
+    case "BudgetExceededError":
       return false
   }
 }

@@ -27,7 +27,9 @@ import { mapOrdered } from "./internal/orderedWindow.js"
 import * as ProviderCall from "./internal/providerCall.js"
 import * as RateController from "./internal/rateController.js"
 import { Slots } from "./internal/slots.js"
+import * as Spending from "./internal/spending.js"
 import { Counters, Tracker } from "./internal/tracker.js"
+import type * as Cost from "./Cost.js"
 import * as ItemResultModule from "./ItemResult.js"
 import type { ProviderError } from "./LLMError.js"
 import * as ProviderModule from "./Provider.js"
@@ -67,6 +69,17 @@ export interface Options {
   readonly tokensPerMinute?: number | undefined
   /** Learn limits from `x-ratelimit-*` headers and slow down before the server refuses. Default true. */
   readonly learnRateLimits?: boolean | undefined
+  /**
+   * Cost budget in US dollars. Before each call, what was spent plus what calls in flight may
+   * spend plus this call's estimate (prompt estimate + `max_tokens`, else the average answer) must
+   * fit; once a call does not, no new call is sent and the remaining items fail with
+   * `BudgetExceededError`. Answers already received are kept (and cached), so a rerun with a larger
+   * budget continues where this one stopped. A model with no price cannot be budgeted: its items
+   * fail with the same error, naming the model. Default: no budget.
+   */
+  readonly maxCost?: number | undefined
+  /** Prices by model name, before `@pydantic/genai-prices`' table (see `Cost`). */
+  readonly prices?: Cost.Prices | undefined
   /**
    * Fail fast when the server is unreachable: after `failures` items in a row failed to connect
    * even after their retries (default `max(16, concurrency)`), new items fail at once with a
@@ -244,6 +257,7 @@ export const make = (
       Math.max(1, options.circuitBreaker?.failures ?? Math.max(16, concurrency)),
       Duration.decode(options.circuitBreaker?.cooldown ?? "30 seconds")
     )
+    const spending = Spending.make({ prices: options.prices, maxCost: options.maxCost })
     const execute = ItemPipeline.make({
       providerName: provider.name,
       cache,
@@ -256,15 +270,16 @@ export const make = (
         breaker,
         timeout: Duration.decode(options.timeout ?? "60 seconds"),
         maxRetries: Math.max(0, options.maxRetries ?? 4),
-        retrySchedule: options.retrySchedule
+        retrySchedule: options.retrySchedule,
+        spending
       })
     })
-    const service = new Tracker(clock.unsafeCurrentTimeMillis(), rate)
+    const service = new Tracker(clock.unsafeCurrentTimeMillis(), rate, spending.budget)
 
     /** The counters of a new run: its own tracker, and the manager's. */
     const newRun = (total: number | undefined) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const run = new Tracker(now, rate)
+        const run = new Tracker(now, rate, spending.budget)
         if (total !== undefined) {
           run.expectedTotal = total
           service.expectedTotal += total

@@ -10,7 +10,14 @@ import * as TokenStats from "../TokenStats.js"
  * @internal
  */
 export type Answer =
-  | { readonly _tag: "Success"; readonly response: ApiRequest.ApiResponse; readonly fromCache: boolean; readonly attempts: number }
+  | {
+    readonly _tag: "Success"
+    readonly response: ApiRequest.ApiResponse
+    readonly fromCache: boolean
+    readonly attempts: number
+    /** What the provider's answer cost (US dollars; undefined: no price); absent for cache hits. */
+    readonly cost?: number | undefined
+  }
   | { readonly _tag: "Failure"; readonly error: ProviderError; readonly attempts: number }
 
 /** The result of the item at `index` answered by `answer` (`shared`: computed for another item). @internal */
@@ -32,7 +39,8 @@ export const toResult = (
     attempts,
     fromCache: answer.fromCache,
     deduplicated: shared,
-    tokens: TokenStats.fromUsage(answer.response.response.usage)
+    tokens: TokenStats.fromUsage(answer.response.response.usage),
+    cost: answer.fromCache || shared ? 0 : answer.cost
   } as const
   return answer.response._tag === "Chat"
     ? { ...common, kind: "chat", response: answer.response.response }

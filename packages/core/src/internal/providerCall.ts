@@ -13,6 +13,7 @@ import { recordRetries, timedCall } from "./metrics.js"
 import type { RateController } from "./rateController.js"
 import * as Retry from "./retry.js"
 import type { Slots } from "./slots.js"
+import type { Spending } from "./spending.js"
 import type { Counters } from "./tracker.js"
 
 /** @internal */
@@ -27,6 +28,8 @@ export interface Options {
   readonly timeout: Duration.Duration
   readonly maxRetries: number
   readonly retrySchedule: Schedule.Schedule<unknown, ProviderError> | undefined
+  /** Cost of answers, and the budget a call must fit before it starts. */
+  readonly spending: Spending
 }
 
 /**
@@ -38,7 +41,8 @@ export interface Options {
  * @internal
  */
 export const make = (options: Options) => {
-  const { breaker, cache, clock, provider, rate, slots, timeout } = options
+  const { breaker, cache, clock, provider, rate, slots, spending, timeout } = options
+  const { guard } = spending
   const callOptions: ProviderModule.CallOptions = { timeout }
   const withTimeout = provider.enforcesTimeout === true || !Duration.isFinite(timeout)
     ? <A>(effect: Effect.Effect<A, ProviderError>) => effect
@@ -65,10 +69,17 @@ export const make = (options: Options) => {
       )
     })
 
-  /** One attempt; the rate controller hears how it went once the slot is free again. */
+  /** Waits for the rate limits, then sends. */
+  const limited = (request: ApiRequest.ApiRequest, estimate: number, counters: Counters) =>
+    Effect.flatMap(rate.acquire(estimate), (ticket) => Effect.map(send(request, counters), (reply) => ({ ticket, reply })))
+
+  /**
+   * One attempt; the rate controller hears how it went once the slot is free again. With a cost
+   * budget, the attempt must fit it before it waits for the rate limits (spending.ts).
+   */
   const attempt = (request: ApiRequest.ApiRequest, estimate: number, counters: Counters) =>
     Effect.flatMap(
-      slots.withSlot(Effect.flatMap(rate.acquire(estimate), (ticket) => Effect.map(send(request, counters), (reply) => ({ ticket, reply })))),
+      slots.withSlot(guard === undefined ? limited(request, estimate, counters) : guard(request, limited(request, estimate, counters))),
       ({ reply, ticket }) =>
         Either.isLeft(reply)
           ? Effect.zipRight(rate.onError(ticket, reply.left), Effect.fail(reply.left))
@@ -77,16 +88,25 @@ export const make = (options: Options) => {
 
   const done = (
     key: string,
+    request: ApiRequest.ApiRequest,
     attempts: number,
     exit: Either.Either<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError>,
     counters: Counters
   ): Effect.Effect<Answer> => {
-    const retries = attempts - 1
+    // An attempt refused by the cost budget sent nothing: it is not a call.
+    if (Either.isLeft(exit) && exit.left._tag === "BudgetExceededError") attempts--
+    const retries = Math.max(0, attempts - 1)
     if (retries > 0) counters.retried(retries)
     recordRetries(retries)
     breaker?.record(Either.isLeft(exit) ? exit.left : undefined, clock.unsafeCurrentTimeMillis())
     if (Either.isLeft(exit)) return Effect.succeed({ _tag: "Failure", error: exit.left, attempts })
-    const answer: Answer = { _tag: "Success", response: exit.right.response, fromCache: false, attempts }
+    const answer: Answer = {
+      _tag: "Success",
+      response: exit.right.response,
+      fromCache: false,
+      attempts,
+      cost: spending.costOf(request, exit.right.response)
+    }
     return cache === undefined ? Effect.succeed(answer) : Effect.as(cache.set(key, exit.right.response, counters), answer)
   }
 
@@ -103,7 +123,7 @@ export const make = (options: Options) => {
       })
       return Effect.flatMap(
         Effect.either(Retry.withRetries(once, schedule, options.maxRetries)),
-        (exit) => done(key, attempts, exit, counters)
+        (exit) => done(key, request, attempts, exit, counters)
       )
     })
 }

@@ -1,7 +1,9 @@
 import type { BatchStats } from "../BatchStats.js"
 import type { ItemResult } from "../ItemResult.js"
 import * as TokenStats from "../TokenStats.js"
+import type * as Cost from "../Cost.js"
 import type { RateController } from "./rateController.js"
+import type { SpendLimit } from "./spendLimit.js"
 
 /**
  * Mutable counters behind `BatchStats`. Updated synchronously from inside `Effect.sync`, read by
@@ -21,16 +23,22 @@ export class Tracker {
   inFlight = 0
   cacheErrors = 0
   tokens: TokenStats.TokenStats = TokenStats.empty
+  costUsd = 0
+  unpricedItems = 0
   readonly failuresByKind: Record<string, number> = {}
 
-  constructor(readonly startedAt: number, readonly rate: RateController) {}
+  constructor(readonly startedAt: number, readonly rate: RateController, readonly budget?: SpendLimit | undefined) {}
 
   finished(result: ItemResult): void {
     if (result._tag === "Success") {
       this.succeeded++
       if (result.fromCache) this.cached++
       if (result.deduplicated) this.deduplicated++
-      else if (!result.fromCache) this.tokens = TokenStats.add(this.tokens, result.tokens)
+      else if (!result.fromCache) {
+        this.tokens = TokenStats.add(this.tokens, result.tokens)
+        if (result.cost === undefined) this.unpricedItems++
+        else this.costUsd += result.cost
+      }
     } else {
       this.failed++
       const kind = result.error._tag === "RateLimitError" && result.error.kind === "quota"
@@ -68,8 +76,14 @@ export class Tracker {
       promptTokensPerSecond: perSecond(this.tokens.promptTokens),
       completionTokensPerSecond: perSecond(this.tokens.completionTokens),
       etaMillis: total > 0 && done > 0 && requestsPerSecond > 0 ? ((total - done) / requestsPerSecond) * 1000 : undefined,
-      limits: { requestsPerMinute: rate.requestsPerMinute, tokensPerMinute: rate.tokensPerMinute }
+      limits: { requestsPerMinute: rate.requestsPerMinute, tokensPerMinute: rate.tokensPerMinute },
+      cost: this.cost,
+      maxCost: this.budget?.maxCost
     }
+  }
+
+  get cost(): Cost.CostStats {
+    return { usd: this.costUsd, unpricedItems: this.unpricedItems }
   }
 }
 
