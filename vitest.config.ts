@@ -9,6 +9,7 @@ export default defineConfig({
       "packages/testing",
       "packages/provider-openai",
       "packages/cache-disk",
+      "packages/viewer",
       "packages/cli",
       "examples",
       "reliability"
