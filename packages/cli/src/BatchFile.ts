@@ -70,6 +70,8 @@ export interface Options {
   readonly prepared?: number | undefined
   /** Where progress and the summary go. Default: process.stderr. */
   readonly log?: ((text: string) => void) | undefined
+  /** Called with every output line as it is written (the live viewer lists the failures). */
+  readonly onLine?: ((line: BatchLine.BatchOutputLine) => void) | undefined
 }
 
 /**
@@ -250,6 +252,7 @@ export const run = (
         const line = BatchLine.toOutput(parsed, result)
         lines++
         if (BatchLine.isFailure(line)) failed++
+        options.onLine?.(line)
         return JSON.stringify(line) + "\n"
       }),
       // Write in batches of whatever is ready (at most every 100 ms): one syscall per line is slow.

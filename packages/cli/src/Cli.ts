@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as CliError from "./CliError.js"
 import * as MockServer from "./MockServer.js"
 import * as RunCommand from "./RunCommand.js"
+import * as View from "./View.js"
 
 /**
  * The run finished but some items failed (exit code 1).
@@ -80,7 +81,8 @@ export const command = Command.make("fastllm").pipe(
   // One line per command; each command lives in its own module.
   Command.withSubcommands([
     RunCommand.command,
-    mockServerCommand
+    mockServerCommand,
+    View.viewCommand
   ])
 )
 

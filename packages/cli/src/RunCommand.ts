@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import * as AutoProvider from "./AutoProvider.js"
 import * as BatchFile from "./BatchFile.js"
 import { ConfigurationError, ItemsFailed } from "./CliError.js"
+import * as View from "./View.js"
 
 /**
  * Parses a duration: `30` (seconds), `500ms`, `30s`, `5m`, `2h`, `7d`, or Effect's `"30 seconds"`.
@@ -115,7 +116,8 @@ const runOptions = {
     Options.withPseudoName("PATH"),
     Options.withDescription("Write the final statistics as JSON to this file"),
     Options.optional
-  )
+  ),
+  ui: View.uiOption
 }
 
 type RunArgs = {
@@ -195,7 +197,10 @@ export const runHandler = (args: RunArgs) =>
       : args.progress === "auto"
       ? (process.stderr.isTTY ? "bar" : "log")
       : args.progress
-    const outcome = yield* BatchFile.run({
+    const ui = { enabled: args.ui, input: args.input, output, concurrency }
+    const outcome = yield* View.runWithUi(ui, (onLine) =>
+      BatchFile.run({
+      onLine,
       input: args.input,
       output,
       prepared,
@@ -205,7 +210,7 @@ export const runHandler = (args: RunArgs) =>
       summary: !args.quiet,
       statsJson: Option.getOrUndefined(args.statsJson),
       log
-    }).pipe(
+    })).pipe(
       Effect.provide(managerLayer),
       Effect.onInterrupt(() =>
         Effect.sync(() =>

@@ -21,3 +21,5 @@ export * as MockServer from "./MockServer.js"
 export * as Progress from "./Progress.js"
 /** @since 0.2.0 */
 export * as RunCommand from "./RunCommand.js"
+/** @since 0.2.0 */
+export * as View from "./View.js"
