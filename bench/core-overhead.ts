@@ -33,7 +33,7 @@ const viaMapEffect = (ops: number) =>
   Stream.runDrain(Stream.mapEffect(Stream.range(1, ops), (n) => Effect.as(work, n), { concurrency: 128 }))
 
 const viaMapOrdered = (ops: number) =>
-  Stream.runDrain(mapOrdered(Stream.range(1, ops), 128, (n) => Effect.as(work, n)))
+  Stream.runDrain(mapOrdered(Stream.range(1, ops), { workers: 128, maxBufferedBytes: 32 * 1024 * 1024, sizeOf: () => 8 }, (n) => Effect.as(work, n)))
 
 /** Runs the comparison and returns its markdown table. */
 export const run = async (options: { readonly ops: number; readonly rounds: number }): Promise<string> => {

@@ -35,6 +35,12 @@ const costText = (stats: BatchStats.BatchStats): string => {
   return stats.maxCost === undefined ? text : `${text} of ${Cost.formatUsd(stats.maxCost)}`
 }
 
+/** The concurrency in force, when adaptive concurrency has lowered it. */
+const lowered = (stats: BatchStats.BatchStats): ReadonlyArray<string> =>
+  stats.concurrency.current < stats.concurrency.configured
+    ? [`concurrency ${integer.format(stats.concurrency.current)}/${integer.format(stats.concurrency.configured)}`]
+    : []
+
 const counters = (stats: BatchStats.BatchStats): string =>
   [
     `${integer.format(stats.done)}/${integer.format(stats.total)}`,
@@ -42,6 +48,7 @@ const counters = (stats: BatchStats.BatchStats): string =>
     `failed ${integer.format(stats.failed)}`,
     `retries ${integer.format(stats.retries)}`,
     `${rate(stats.requestsPerSecond)} req/s`,
+    ...lowered(stats),
     `tok/s in ${rate(stats.promptTokensPerSecond)} out ${rate(stats.completionTokensPerSecond)}`,
     costText(stats),
     `ETA ${stats.etaMillis === undefined ? "-" : formatDuration(stats.etaMillis)}`
@@ -101,6 +108,11 @@ export const summary = (stats: BatchStats.BatchStats, wallMillis: number): strin
   lines.push(
     `  cost: ${Cost.format(stats.cost)}` + (stats.maxCost === undefined ? "" : ` (budget ${Cost.formatUsd(stats.maxCost)})`)
   )
+  const [concurrency] = lowered(stats)
+  if (concurrency !== undefined) lines.push(`  ${concurrency} at the end (lowered by adaptive concurrency)`)
+  if (stats.rateLimitedIsolated > 0) {
+    lines.push(`  isolated 429s ${integer.format(stats.rateLimitedIsolated)} (only their own request backed off)`)
+  }
   if (stats.cacheErrors > 0) lines.push(`  cache errors ${integer.format(stats.cacheErrors)} (treated as misses)`)
   const { requestsPerMinute, tokensPerMinute } = stats.limits
   if (requestsPerMinute !== undefined || tokensPerMinute !== undefined || stats.rateLimitWaitMillis > 0) {

@@ -75,6 +75,19 @@ const runOptions = {
   ),
   rpm: Options.integer("rpm").pipe(Options.withPseudoName("N"), Options.withDescription("Requests-per-minute budget"), Options.optional),
   tpm: Options.integer("tpm").pipe(Options.withPseudoName("N"), Options.withDescription("Tokens-per-minute budget"), Options.optional),
+  rateBurst: Options.text("rate-burst").pipe(
+    Options.withPseudoName("DURATION"),
+    Options.withDescription("How much of a rate limit may go at once (budgets are paced; default 1s)"),
+    Options.optional
+  ),
+  window: Options.integer("window").pipe(
+    Options.withPseudoName("N"),
+    Options.withDescription("Items in progress at once (default 2 x concurrency)"),
+    Options.optional
+  ),
+  noAdaptive: Options.boolean("no-adaptive-concurrency").pipe(
+    Options.withDescription("Keep --concurrency fixed (default: cut it on bursts of 429s/timeouts, grow it back)")
+  ),
   timeout: Options.text("timeout").pipe(
     Options.withPseudoName("DURATION"),
     Options.withDescription("Timeout of each attempt: 30s, 2m, 500ms, or seconds"),
@@ -162,6 +175,8 @@ export const runHandler = (args: RunArgs) =>
     if (args.retries < 0) return yield* invalid(`--retries must be 0 or more, got ${args.retries}`)
     const rpm = Option.isSome(args.rpm) ? yield* positive("rpm", args.rpm.value) : undefined
     const tpm = Option.isSome(args.tpm) ? yield* positive("tpm", args.tpm.value) : undefined
+    const burst = Option.isSome(args.rateBurst) ? yield* durationOption("rate-burst", args.rateBurst.value) : undefined
+    const window = Option.isSome(args.window) ? yield* positive("window", args.window.value) : undefined
     const timeout = yield* durationOption("timeout", args.timeout)
     const ttl = Option.isSome(args.ttl) ? yield* durationOption("ttl", args.ttl.value) : undefined
     const progressInterval = Option.isSome(args.progressInterval)
@@ -188,6 +203,9 @@ export const runHandler = (args: RunArgs) =>
       timeout,
       requestsPerMinute: rpm,
       tokensPerMinute: tpm,
+      burst,
+      window,
+      adaptiveConcurrency: !args.noAdaptive,
       timeToLive: ttl,
       cache: !args.noCache
     }).pipe(Layer.provide(Layer.merge(providerLayer, cacheLayer)))

@@ -27,7 +27,9 @@ const stats: BatchStats.BatchStats = {
   etaMillis: 15_000,
   limits: { requestsPerMinute: undefined, tokensPerMinute: undefined },
   cost: { usd: 0.0123, unpricedItems: 0 },
-  maxCost: undefined
+  maxCost: undefined,
+  rateLimitedIsolated: 0,
+  concurrency: { configured: 64, current: 64 }
 }
 
 describe("Progress", () => {

@@ -46,6 +46,13 @@ export interface BatchStats {
   readonly completionTokensPerSecond: number
   /** Estimated time to finish, when the total is known and something is done. */
   readonly etaMillis: number | undefined
+  /** Of `rateLimited`, the isolated 429s (the bucket had room): only their own request backed off. */
+  readonly rateLimitedIsolated: number
+  /**
+   * Provider calls allowed in flight: `configured`, and `current`, lower while adaptive
+   * concurrency has cut it (after bursts of 429s or timeouts, or calls slowing down).
+   */
+  readonly concurrency: { readonly configured: number; readonly current: number }
   /** The rate limits in force now: configured, or learned from the server's headers. */
   readonly limits: {
     readonly requestsPerMinute: number | undefined

@@ -62,7 +62,15 @@ export const isRetryableStatus = (status: number): boolean =>
 export class RateLimitError extends Schema.TaggedError<RateLimitError>()("RateLimitError", {
   kind: Schema.Literal("requests", "tokens", "quota"),
   retryAfter: Schema.optional(Schema.DurationFromMillis),
-  detail: Schema.optional(Schema.String)
+  detail: Schema.optional(Schema.String),
+  /**
+   * What the server said was left of the limit that refused (its `x-ratelimit-remaining-*` header,
+   * or `Limit − Used` from OpenAI's message), when it said so. 0 (or less than the request's
+   * cost) means the bucket is empty and the whole batch must wait; a 429 with room left is an
+   * isolated refusal (a load balancer, a shared key) that only its own request backs off from.
+   * @since 0.2.0
+   */
+  remaining: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
     if (this.kind === "quota") {

@@ -23,7 +23,9 @@ import { Breaker } from "./internal/breaker.js"
 import * as ItemCache from "./internal/itemCache.js"
 import * as ItemPipeline from "./internal/itemPipeline.js"
 import * as Metrics from "./internal/metrics.js"
+import { Aimd } from "./internal/adaptiveConcurrency.js"
 import { mapOrdered } from "./internal/orderedWindow.js"
+import { resultBytes } from "./internal/answer.js"
 import * as ProviderCall from "./internal/providerCall.js"
 import * as RateController from "./internal/rateController.js"
 import { Slots } from "./internal/slots.js"
@@ -80,6 +82,24 @@ export interface Options {
   readonly maxCost?: number | undefined
   /** Prices by model name, before `@pydantic/genai-prices`' table (see `Cost`). */
   readonly prices?: Cost.Prices | undefined
+  /**
+   * How much of a rate limit may be spent at once. Budgets are paced: a limit of L per minute lets
+   * about L / 60 through per second, plus a burst of this long's worth. Default 1 second; raise it
+   * for servers that enforce over longer windows.
+   */
+  readonly burst?: Duration.DurationInput | undefined
+  /**
+   * Adapt the number of calls in flight (AIMD): start at min(concurrency, 16) and double while all
+   * is well, cut by 30% on a burst of 429s or timeouts or when calls get much slower, grow back by
+   * one per round of calls; never above `concurrency`. Default true; `false` keeps `concurrency`.
+   */
+  readonly adaptiveConcurrency?: boolean | undefined
+  /**
+   * `stream`: results that finished ahead of an earlier item still running (in backoff, say) are
+   * held for in-order output up to this many bytes (estimated), so an item in backoff does not
+   * stall the items behind it. Default 32 MiB.
+   */
+  readonly maxBufferedBytes?: number | undefined
   /**
    * Fail fast when the server is unreachable: after `failures` items in a row failed to connect
    * even after their retries (default `max(16, concurrency)`), new items fail at once with a
@@ -250,8 +270,12 @@ export const make = (
     const rate = yield* RateController.make({
       requestsPerMinute: options.requestsPerMinute,
       tokensPerMinute: options.tokensPerMinute,
-      learnFromHeaders: options.learnRateLimits ?? true
+      learnFromHeaders: options.learnRateLimits ?? true,
+      burst: options.burst
     })
+    const adaptive = options.adaptiveConcurrency === false ? undefined : new Aimd({ max: concurrency })
+    const slots = new Slots(adaptive === undefined ? concurrency : Math.round(adaptive.limit))
+    const ordering = { workers: window, maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024, sizeOf: resultBytes }
     const cache = options.cache === false ? undefined : ItemCache.make(yield* CacheModule.Cache, options.timeToLive)
     const breaker = options.circuitBreaker === false ? undefined : new Breaker(
       Math.max(1, options.circuitBreaker?.failures ?? Math.max(16, concurrency)),
@@ -264,7 +288,8 @@ export const make = (
       callProvider: ProviderCall.make({
         provider,
         rate,
-        slots: new Slots(concurrency),
+        slots,
+        adaptive,
         clock,
         cache,
         breaker,
@@ -274,12 +299,13 @@ export const make = (
         spending
       })
     })
-    const service = new Tracker(clock.unsafeCurrentTimeMillis(), rate, spending.budget)
+    const concurrencyNow = () => ({ configured: concurrency, current: slots.size })
+    const service = new Tracker(clock.unsafeCurrentTimeMillis(), rate, concurrencyNow, spending.budget)
 
     /** The counters of a new run: its own tracker, and the manager's. */
     const newRun = (total: number | undefined) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const run = new Tracker(now, rate, spending.budget)
+        const run = new Tracker(now, rate, concurrencyNow, spending.budget)
         if (total !== undefined) {
           run.expectedTotal = total
           service.expectedTotal += total
@@ -289,7 +315,7 @@ export const make = (
 
     const streamWith: RequestManager.Service["streamWith"] = (requests, runOptions) =>
       Stream.unwrap(Effect.map(newRun(runOptions?.total), (counters) =>
-        mapOrdered(requests, window, (input, index) => {
+        mapOrdered(requests, { ...ordering, sizeOf: (out: { readonly result: ItemResult }) => resultBytes(out.result) }, (input, index) => {
           counters.submitted(1)
           return Effect.map(execute(input.request, index, undefined, counters), (result) => ({ meta: input.meta, result }))
         })))
@@ -311,7 +337,7 @@ export const make = (
         }),
       stream: (requests, runOptions) =>
         Stream.unwrap(Effect.map(newRun(runOptions?.total), (counters) =>
-          mapOrdered(requests, window, (input, index) => {
+          mapOrdered(requests, ordering, (input, index) => {
             counters.submitted(1)
             return execute(input, index, undefined, counters)
           }))),

@@ -79,11 +79,17 @@ const runBatch = (
   advance: Duration.DurationInput
 ) =>
   Effect.gen(function*() {
-    const manager = yield* RequestManager.make({ cache: false, ...options })
+    const manager = yield* RequestManager.make({ cache: false, ...oneMinuteBurst, ...options })
     const fiber = yield* Effect.fork(manager.run(inputs))
     yield* TestClock.adjust(advance)
     return yield* Fiber.join(fiber)
   }).pipe(Effect.provide(Layer.merge(provider.layer, Cache.none)))
+
+/**
+ * These tests pin the budgets' arithmetic with OpenAI's classic buckets (a minute's worth at once)
+ * and a fixed concurrency; paced budgets and adaptive concurrency have their own tests.
+ */
+const oneMinuteBurst = { burst: "1 minute", adaptiveConcurrency: false } as const
 
 /** A ticket for a reply or error that no `acquire` of the test admitted. */
 const unadmitted: Ticket = { estimatedTokens: 0, requests: 0, tokens: 0, admittedAt: 0 }
@@ -126,7 +132,7 @@ describe("RateLimit", () => {
     it.scoped("does not finish before its time", () =>
       Effect.gen(function*() {
         const provider = fakeProvider(exact)
-        const manager = yield* RequestManager.make({ cache: false, requestsPerMinute: 120 }).pipe(
+        const manager = yield* RequestManager.make({ cache: false, ...oneMinuteBurst, requestsPerMinute: 120 }).pipe(
           Effect.provide(Layer.merge(provider.layer, Cache.none))
         )
         const fiber = yield* Effect.fork(manager.run(range(130).map((i) => requestOf(i))))
@@ -216,7 +222,7 @@ describe("RateLimit", () => {
         const provider = fakeProvider((request, call) =>
           call === 0
             ? Effect.delay(
-              Effect.fail(new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.seconds(10) })),
+              Effect.fail(new LLMError.RateLimitError({ kind: "requests", remaining: 0, retryAfter: Duration.seconds(10) })),
               "500 millis"
             )
             : Effect.delay(exact(request, call, 0), "1 second")
@@ -241,10 +247,11 @@ describe("RateLimit", () => {
         const controller = yield* makeRateController({
           requestsPerMinute: 60,
           tokensPerMinute: undefined,
-          learnFromHeaders: true
+          learnFromHeaders: true,
+          burst: "1 minute"
         })
         const ticket = yield* controller.acquire(0) // a full bucket: no wait
-        yield* controller.onError(ticket, new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.seconds(5) }))
+        yield* controller.onError(ticket, new LLMError.RateLimitError({ kind: "requests", remaining: 0, retryAfter: Duration.seconds(5) }))
         const times = yield* acquireTimes(controller, 3)
         // The gate opens at 5 s; the bucket was emptied, and 5 s refilled 5 requests, so all 3 go then.
         assert.deepStrictEqual(times, [5_000, 5_000, 5_000])
@@ -258,9 +265,10 @@ describe("RateLimit", () => {
         const controller = yield* makeRateController({
           requestsPerMinute: 60,
           tokensPerMinute: undefined,
-          learnFromHeaders: true
+          learnFromHeaders: true,
+          burst: "1 minute"
         })
-        yield* controller.onError(unadmitted, new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.zero }))
+        yield* controller.onError(unadmitted, new LLMError.RateLimitError({ kind: "requests", remaining: 0, retryAfter: Duration.zero }))
         const times = yield* acquireTimes(controller, 3)
         // Without the 429 all three would go at once (a full bucket of 60); emptied, one a second.
         assert.deepStrictEqual(times, [1_000, 2_000, 3_000])
@@ -307,7 +315,7 @@ describe("RateLimit", () => {
         last = now
         if (level < 1) {
           return Effect.fail(
-            new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.millis((1 - level) * refillMillis) })
+            new LLMError.RateLimitError({ kind: "requests", remaining: 0, retryAfter: Duration.millis((1 - level) * refillMillis) })
           )
         }
         level -= 1
@@ -374,7 +382,8 @@ describe("RateLimit", () => {
         const controller = yield* makeRateController({
           requestsPerMinute: 60,
           tokensPerMinute: undefined,
-          learnFromHeaders: true
+          learnFromHeaders: true,
+          burst: "1 minute"
         })
         const response: ApiRequest.ApiResponse = { _tag: "Chat", response: answer(decodeChat(requestOf(0))) }
         // Someone else shares the key: the server says only 2 requests are left.
@@ -428,7 +437,8 @@ describe("RateLimit", () => {
         const controller = yield* makeRateController({
           requestsPerMinute: undefined,
           tokensPerMinute: undefined,
-          learnFromHeaders: true
+          learnFromHeaders: true,
+          burst: "1 minute"
         })
         const input = { model: "m", messages: [{ role: "user", content: "abcd" }] } as const
         const request = chat(input)

@@ -46,3 +46,25 @@ export const toResult = (
     ? { ...common, kind: "chat", response: answer.response.response }
     : { ...common, kind: "embedding", response: answer.response.response }
 }
+
+/**
+ * About how many bytes an item result holds in memory (for the ordered-output buffer's bound):
+ * the texts of a chat response, the vectors of an embeddings response, plus a fixed overhead.
+ * An estimate, cheap on purpose: it runs once per item.
+ *
+ * @internal
+ */
+export const resultBytes = (result: ItemResult): number => {
+  if (result._tag === "Failure") return 512
+  if (result.kind === "embedding") {
+    let n = 512
+    for (const item of result.response.data) n += typeof item.embedding === "string" ? item.embedding.length * 2 : item.embedding.length * 8
+    return n
+  }
+  let n = 1024
+  for (const choice of result.response.choices) {
+    const content = choice.message.content
+    n += typeof content === "string" ? content.length * 2 : 256
+  }
+  return n
+}

@@ -6,20 +6,36 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 
 type Signal<B, E> =
-  | { readonly _tag: "Item"; readonly value: B }
+  | { readonly _tag: "Item"; readonly value: B; readonly bytes: number }
   | { readonly _tag: "End" }
   | { readonly _tag: "Fail"; readonly cause: Cause.Cause<E> }
 
 /**
- * `Stream.mapEffect(f, { concurrency: window })` with the same guarantees (results in input order,
- * at most `window` items between the upstream and the consumer, a new item starts as soon as one
- * ends) but without a fiber fork per element.
+ * How {@link mapOrdered} bounds its work: `workers` items in progress at once, and the results
+ * that finished but wait for an earlier item (or for the consumer) bounded by their estimated
+ * bytes, not by a count: an item sleeping in backoff does not stall the items behind it until the
+ * buffer holds `maxBufferedBytes`.
+ *
+ * @internal
+ */
+export interface Ordering<B> {
+  readonly workers: number
+  readonly maxBufferedBytes: number
+  readonly sizeOf: (b: B) => number
+}
+
+/**
+ * `Stream.mapEffect(f, { concurrency: workers })` with the same guarantees (results in input
+ * order, a new item starts as soon as one ends) but without a fiber fork per element, and with the
+ * reorder buffer bounded by bytes instead of by the number of items started.
  *
  * Why not `Stream.mapEffect`: its ordered mode forks a fiber per element and races each one
  * against an error signal (three forks per element): ~70 µs of CPU per element in the first
  * measurement, more than a whole HTTP request (`npx tsx bench/core-overhead.ts`: 103 µs for
- * `Stream.mapEffect` against 30 µs for this, window 128, on a loaded 2-core machine). This keeps
- * `window` worker fibers alive for the stream's lifetime and hands items to them through a queue.
+ * `Stream.mapEffect` against 30 µs for this, window 128, on a loaded 2-core machine). Its window
+ * also counts finished items waiting behind a slow head item, which is what stalled batches with
+ * retries (issue 13). This keeps `workers` fibers alive for the stream's lifetime and hands items
+ * to them through a queue.
  *
  * `f` must not fail: the RequestManager turns every error into a `Failure` result first.
  *
@@ -27,34 +43,36 @@ type Signal<B, E> =
  */
 export const mapOrdered = <A, E, R, B>(
   self: Stream.Stream<A, E, R>,
-  window: number,
+  ordering: Ordering<B>,
   f: (a: A, index: number) => Effect.Effect<B>
 ): Stream.Stream<B, E, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
-    const size = Math.max(1, window)
-    // items taken from upstream and not yet handed downstream; the single producer waits at `size`
-    let ahead = 0
+    const workers = Math.max(1, ordering.workers)
+    const maxBytes = Math.max(0, ordering.maxBufferedBytes)
+    // items taken from upstream and not finished; results finished and not yet pulled downstream
+    let running = 0
+    let bufferedBytes = 0
+    let buffered = 0
     let producerWaiting: (() => void) | undefined = undefined
+    const full = () => running >= workers || (buffered > 0 && bufferedBytes >= maxBytes)
     const space: Effect.Effect<void> = Effect.suspend(() =>
-      ahead < size ? Effect.void : Effect.async<void>((resume) => {
+      !full() ? Effect.void : Effect.async<void>((resume) => {
         producerWaiting = () => resume(Effect.void)
         return Effect.sync(() => {
           producerWaiting = undefined
         })
       })
     )
-    const handedDownstream = (n: number) => {
-      ahead -= n
+    const wakeProducer = () => {
       const wake = producerWaiting
-      if (wake !== undefined && ahead < size) {
+      if (wake !== undefined && !full()) {
         producerWaiting = undefined
         wake()
       }
     }
-    const input = yield* Queue.bounded<readonly [A, number]>(size)
+    const input = yield* Queue.bounded<readonly [A, number]>(workers)
     const output = yield* Queue.unbounded<Signal<B, E>>()
-    const slots = new Array<B | undefined>(size)
-    const ready = new Array<boolean>(size).fill(false)
+    const waiting = new Map<number, { readonly value: B; readonly bytes: number }>()
     let nextEmit = 0
     let total = -1
     let endSent = false
@@ -69,17 +87,19 @@ export const mapOrdered = <A, E, R, B>(
 
     const complete = (index: number, value: B) =>
       Effect.suspend(() => {
-        slots[index % size] = value
-        ready[index % size] = true
+        const bytes = ordering.sizeOf(value)
+        running--
+        buffered++
+        bufferedBytes += bytes
+        waiting.set(index, { value, bytes })
         const signals: Array<Signal<B, E>> = []
-        while (ready[nextEmit % size] === true) {
-          const slot = nextEmit % size
-          signals.push({ _tag: "Item", value: slots[slot] as B })
-          ready[slot] = false
-          slots[slot] = undefined
+        for (let next = waiting.get(nextEmit); next !== undefined; next = waiting.get(nextEmit)) {
+          waiting.delete(nextEmit)
+          signals.push({ _tag: "Item", value: next.value, bytes: next.bytes })
           nextEmit++
         }
         signals.push(...endIfDone())
+        wakeProducer()
         return signals.length === 0 ? Effect.void : Queue.offerAll(output, signals)
       })
 
@@ -87,13 +107,13 @@ export const mapOrdered = <A, E, R, B>(
       Effect.flatMap(([a, index]) => Effect.flatMap(f(a, index), (b) => complete(index, b))),
       Effect.forever
     )
-    for (let i = 0; i < size; i++) yield* Effect.forkScoped(worker)
+    for (let i = 0; i < workers; i++) yield* Effect.forkScoped(worker)
 
     let index = 0
     yield* self.pipe(
       Stream.runForEach((a) =>
         Effect.zipRight(space, Effect.suspend(() => {
-          ahead++
+          running++
           return Queue.offer(input, [a, index++] as const)
         }))
       ),
@@ -113,13 +133,18 @@ export const mapOrdered = <A, E, R, B>(
       if (finished) return Effect.fail(Option.none())
       return Effect.flatMap(Queue.takeBetween(output, 1, 4096), (signals) => {
         const items: Array<B> = []
+        let bytes = 0
         for (const signal of signals) {
-          if (signal._tag === "Item") items.push(signal.value)
-          else if (signal._tag === "End") finished = true
+          if (signal._tag === "Item") {
+            items.push(signal.value)
+            bytes += signal.bytes
+          } else if (signal._tag === "End") finished = true
           else return Effect.failCause(Cause.map(signal.cause, Option.some))
         }
         if (items.length === 0) return finished ? Effect.fail(Option.none()) : Effect.succeed(Chunk.empty<B>())
-        handedDownstream(items.length)
+        buffered -= items.length
+        bufferedBytes -= bytes
+        wakeProducer()
         return Effect.succeed(Chunk.unsafeFromArray(items))
       })
     })

@@ -6,6 +6,7 @@ import type * as Schedule from "effect/Schedule"
 import type * as ApiRequest from "../ApiRequest.js"
 import { type ProviderError, TimeoutError, TransportError } from "../LLMError.js"
 import * as ProviderModule from "../Provider.js"
+import type { Aimd } from "./adaptiveConcurrency.js"
 import type { Answer } from "./answer.js"
 import type { Breaker } from "./breaker.js"
 import type { ItemCache } from "./itemCache.js"
@@ -30,6 +31,8 @@ export interface Options {
   readonly retrySchedule: Schedule.Schedule<unknown, ProviderError> | undefined
   /** Cost of answers, and the budget a call must fit before it starts. */
   readonly spending: Spending
+  /** Adaptive concurrency over `slots`; undefined: the slots stay at the configured concurrency. */
+  readonly adaptive: Aimd | undefined
 }
 
 /**
@@ -41,7 +44,7 @@ export interface Options {
  * @internal
  */
 export const make = (options: Options) => {
-  const { breaker, cache, clock, provider, rate, slots, spending, timeout } = options
+  const { adaptive, breaker, cache, clock, provider, rate, slots, spending, timeout } = options
   const { guard } = spending
   const callOptions: ProviderModule.CallOptions = { timeout }
   const withTimeout = provider.enforcesTimeout === true || !Duration.isFinite(timeout)
@@ -69,9 +72,26 @@ export const make = (options: Options) => {
       )
     })
 
+  /** Feeds the adaptive concurrency law with one attempt's outcome, and applies its verdict. */
+  const adapt = (reply: Either.Either<unknown, ProviderError>, latency: number) => {
+    if (adaptive === undefined) return
+    const signal = Either.isRight(reply)
+      ? "ok"
+      : reply.left._tag === "TimeoutError" || (reply.left._tag === "RateLimitError" && reply.left.kind !== "quota")
+      ? "congested"
+      : "neutral"
+    if (adaptive.record(signal, latency)) slots.resize(Math.round(adaptive.limit))
+  }
+
   /** Waits for the rate limits, then sends. */
   const limited = (request: ApiRequest.ApiRequest, estimate: number, counters: Counters) =>
-    Effect.flatMap(rate.acquire(estimate), (ticket) => Effect.map(send(request, counters), (reply) => ({ ticket, reply })))
+    Effect.flatMap(rate.acquire(estimate), (ticket) => {
+      const started = clock.unsafeCurrentTimeMillis()
+      return Effect.map(send(request, counters), (reply) => {
+        adapt(reply, clock.unsafeCurrentTimeMillis() - started)
+        return { ticket, reply }
+      })
+    })
 
   /**
    * One attempt; the rate controller hears how it went once the slot is free again. With a cost

@@ -96,3 +96,28 @@ export const roundTripRefill = (now: number, admittedAt: number, perMinute: numb
 /** A positive finite number, or undefined. @internal */
 export const positive = (n: number | undefined): number | undefined =>
   n !== undefined && Number.isFinite(n) && n > 0 ? n : undefined
+
+/**
+ * The size of a paced bucket: `burstMillis`' worth of a limit of `perMinute`, at least `atLeast`
+ * (one request: a request bucket smaller than one request would never let one through).
+ *
+ * @internal
+ */
+export const burstCapacity = (perMinute: number, burstMillis: number, atLeast: number): number =>
+  Math.max(atLeast, (perMinute * burstMillis) / windowMillis)
+
+/**
+ * Whether a 429 says the bucket is empty (the whole batch must wait) rather than an isolated
+ * refusal (only its own request backs off): the server said what was left of the limit, and it was
+ * less than this request's cost (one request, or its estimated tokens).
+ *
+ * @internal
+ */
+export const bucketEmpty = (
+  error: { readonly kind: "requests" | "tokens" | "quota"; readonly remaining?: number | undefined },
+  ticket: { readonly estimatedTokens: number }
+): boolean => {
+  if (error.kind === "quota") return true
+  if (error.remaining === undefined) return false
+  return error.remaining < (error.kind === "tokens" ? Math.max(1, ticket.estimatedTokens) : 1)
+}

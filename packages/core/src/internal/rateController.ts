@@ -7,7 +7,7 @@ import type * as Scope from "effect/Scope"
 import type { ApiRequest, ApiResponse } from "../ApiRequest.js"
 import { type ProviderError, RateLimitError } from "../LLMError.js"
 import type { RateLimitInfo } from "../RateLimitHeaders.js"
-import { Budget, positive, roundTripRefill } from "./rateBudget.js"
+import { Budget, bucketEmpty, burstCapacity, positive, roundTripRefill } from "./rateBudget.js"
 import * as TokenEstimate from "./tokenEstimate.js"
 
 /*
@@ -61,6 +61,8 @@ export interface RateController {
   /** For stats and progress. */
   readonly snapshot: () => {
     readonly rateLimited: number
+    /** 429s that said the bucket still had room: only their own request backed off. */
+    readonly isolated: number
     readonly waitMillis: number
     readonly requestsPerMinute: number | undefined
     readonly tokensPerMinute: number | undefined
@@ -72,9 +74,9 @@ export interface Options {
   readonly requestsPerMinute: number | undefined
   readonly tokensPerMinute: number | undefined
   readonly learnFromHeaders: boolean
+  /** How much of a limit may go at once: the bucket holds this long's worth. Default 1 second. */
+  readonly burst?: Duration.DurationInput | undefined
 }
-
-const window = Duration.minutes(1)
 
 /** How long the gate stays shut after a 429 that says nothing about when to come back. */
 const defaultPauseMillis = 1_000
@@ -120,12 +122,17 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
     const requests = new Budget(requestsKey, positive(options.requestsPerMinute))
     const tokens = new Budget(tokensKey, positive(options.tokensPerMinute))
     const learn = options.learnFromHeaders
+    // Paced budgets: a limit of L per minute is a bucket of `burst`'s worth (at least one
+    // request) refilled at L / 60 per second, so a run never fires a minute's quota at once.
+    const window = Duration.max(Duration.millis(1), Duration.decode(options.burst ?? "1 second"))
+    const capacityOf = (budget: Budget, limit: number) => burstCapacity(limit, Duration.toMillis(window), budget === requests ? 1 : 0)
 
     let pausedUntil = 0
     let quota: RateLimitError | undefined
     /** Errors this controller made (fail-fast on quota): not the server's, so not counted. */
     const own = new WeakSet<object>()
     let rateLimited = 0
+    let isolated = 0
     let completionSum = 0
     let completionCount = 0
     // Wait time is wall-clock time during which at least one request was held back.
@@ -152,18 +159,27 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
       return remaining > 0 ? Effect.zipRight(waitFor(remaining), waitGate) : Effect.void
     })
 
-    /** Takes `amount` from a budget (negative: gives it back); the bucket's level after it. */
+    /**
+     * Takes `amount` from a budget's bucket (negative: gives it back); the bucket's level after it.
+     * The limiter refuses a cost above the bucket's size, so a larger one is taken in steps.
+     */
     const consume = (
       budget: Budget,
-      limit: number,
+      perMinute: number,
       amount: number
-    ): Effect.Effect<RateLimiter.ConsumeResult | undefined> =>
-      limiter.consume({ algorithm: "token-bucket", onExceeded: "delay", window, limit, key: budget.key, tokens: amount })
-        .pipe(
-          Effect.catchAll((error) =>
-            Effect.as(Effect.logWarning("FastLLM: the rate limiter's store failed; sending unthrottled", error), undefined)
-          )
+    ): Effect.Effect<RateLimiter.ConsumeResult | undefined> => {
+      const limit = capacityOf(budget, perMinute)
+      const once = (tokens: number) =>
+        limiter.consume({ algorithm: "token-bucket", onExceeded: "delay", window, limit, key: budget.key, tokens })
+      const taken = amount <= limit
+        ? once(amount)
+        : Effect.flatMap(
+          Effect.forEach(Array.from({ length: Math.floor(amount / limit) }), () => once(limit), { discard: true }),
+          () => once(amount % limit)
         )
+      return Effect.catchAll(taken, (error) =>
+        Effect.as(Effect.logWarning("FastLLM: the rate limiter's store failed; sending unthrottled", error), undefined))
+    }
 
     /**
      * Lowers a bucket to `target()` (never raises it). The target is read together with the level
@@ -173,10 +189,7 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
     const lowerTo = (budget: Budget, limit: number, target: () => number): Effect.Effect<void> =>
       Effect.flatMap(consume(budget, limit, 0), (result) => {
         const excess = result === undefined ? 0 : result.remaining - target()
-        if (excess <= 0) return Effect.void
-        const step = Math.min(excess, limit)
-        const taken = consume(budget, limit, step)
-        return step < excess ? Effect.zipRight(taken, lowerTo(budget, limit, target)) : Effect.asVoid(taken)
+        return excess <= 0 ? Effect.void : Effect.asVoid(consume(budget, limit, excess))
       })
 
     /** Reserves one request and the estimated tokens: the ticket (not yet admitted) and the delay until it is due. */
@@ -184,7 +197,7 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
       Effect.suspend(() => {
         const requestLimit = requests.limit
         const tokenLimit = tokens.limit
-        const charged = tokenLimit === undefined ? estimatedTokens : Math.min(estimatedTokens, tokenLimit)
+        const charged = estimatedTokens
         requests.reserved += 1
         tokens.reserved += charged
         const ticket: Ticket = { estimatedTokens, requests: requests.reserved, tokens: tokens.reserved, admittedAt: 0 }
@@ -241,7 +254,7 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
       const perMinute = serverLimit ?? limit
       const first = budget.record({ remaining, perMinute, mark, admittedAt })
       const headroom = first
-        ? Effect.asVoid(consume(budget, limit, Math.min(limit, roundTripRefill(now(), admittedAt, perMinute))))
+        ? Effect.asVoid(consume(budget, limit, Math.min(capacityOf(budget, limit), roundTripRefill(now(), admittedAt, perMinute))))
         : Effect.void
       return Effect.zipRight(headroom, lowerTo(budget, limit, () => budget.target(now())))
     }
@@ -274,10 +287,10 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
         const usage = response.response.usage
         const tokenLimit = tokens.limit
         if (tokenLimit !== undefined && usage != null) {
-          const extra = usage.total_tokens - Math.min(ticket.estimatedTokens, tokenLimit)
+          const extra = usage.total_tokens - ticket.estimatedTokens
           if (extra > 0) {
             tokens.reserved += extra
-            work.push(Effect.asVoid(consume(tokens, tokenLimit, Math.min(extra, tokenLimit))))
+            work.push(Effect.asVoid(consume(tokens, tokenLimit, extra)))
           }
         }
         if (learn && info !== undefined) {
@@ -292,13 +305,18 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
         ? Effect.sync(() => learnCompletion(response))
         : correct(ticket, response, info)
 
-    const onError = (_ticket: Ticket, error: ProviderError) =>
+    const onError = (ticket: Ticket, error: ProviderError) =>
       Effect.suspend(() => {
         if (own.has(error)) return Effect.void
         if (error._tag !== "RateLimitError") return Effect.void
         rateLimited++
         if (error.kind === "quota") {
           quota ??= error
+          return Effect.void
+        }
+        if (!bucketEmpty(error, ticket)) {
+          // An isolated 429: only this request backs off (its retry honours Retry-After).
+          isolated++
           return Effect.void
         }
         const budget = error.kind === "tokens" ? tokens : requests
@@ -321,6 +339,7 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
       onError,
       snapshot: () => ({
         rateLimited,
+        isolated,
         waitMillis: waitMillis + (waiters > 0 ? now() - waitStartedAt : 0),
         requestsPerMinute: requests.limit,
         tokensPerMinute: tokens.limit

@@ -14,16 +14,39 @@ import * as Effect from "effect/Effect"
  */
 export class Slots {
   private available: number
+  private current: number
   private readonly waiters: Array<{ wake: (() => void) | undefined }> = []
   private head = 0
 
   constructor(size: number) {
-    this.available = Math.max(1, size)
+    this.current = Math.max(1, size)
+    this.available = this.current
+  }
+
+  /** The number of slots now. */
+  get size(): number {
+    return this.current
+  }
+
+  /**
+   * Changes the number of slots (adaptive concurrency). Growing wakes waiters at once; shrinking
+   * takes effect as calls end (none is interrupted).
+   */
+  resize(size: number): void {
+    const next = Math.max(1, Math.floor(size))
+    const delta = next - this.current
+    this.current = next
+    if (delta < 0) this.available += delta
+    else for (let i = 0; i < delta; i++) this.releaseUnsafe()
   }
 
   private readonly release = Effect.sync(() => this.releaseUnsafe())
 
   private releaseUnsafe(): void {
+    if (this.available < 0) {
+      this.available++ // the slot goes away (the pool was shrunk)
+      return
+    }
     while (this.head < this.waiters.length) {
       const waiter = this.waiters[this.head++]!
       if (this.head > 1024 && this.head * 2 > this.waiters.length) {

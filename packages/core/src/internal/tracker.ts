@@ -27,7 +27,12 @@ export class Tracker {
   unpricedItems = 0
   readonly failuresByKind: Record<string, number> = {}
 
-  constructor(readonly startedAt: number, readonly rate: RateController, readonly budget?: SpendLimit | undefined) {}
+  constructor(
+    readonly startedAt: number,
+    readonly rate: RateController,
+    readonly concurrency: () => { readonly configured: number; readonly current: number },
+    readonly budget?: SpendLimit | undefined
+  ) {}
 
   finished(result: ItemResult): void {
     if (result._tag === "Success") {
@@ -78,7 +83,9 @@ export class Tracker {
       etaMillis: total > 0 && done > 0 && requestsPerSecond > 0 ? ((total - done) / requestsPerSecond) * 1000 : undefined,
       limits: { requestsPerMinute: rate.requestsPerMinute, tokensPerMinute: rate.tokensPerMinute },
       cost: this.cost,
-      maxCost: this.budget?.maxCost
+      maxCost: this.budget?.maxCost,
+      rateLimitedIsolated: rate.isolated,
+      concurrency: this.concurrency()
     }
   }
 

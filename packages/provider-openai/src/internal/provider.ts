@@ -75,6 +75,20 @@ const errorFields = (text: string): ErrorFields => {
 }
 
 const tokensLimit = /tokens? per min|\(TPM\)|tokens per day|\(TPD\)/i
+const limitUsed = /Limit:? (\d+), Used:? (\d+)/i
+
+/** What is left of the limit that refused a 429: its remaining header, else `Limit − Used` from the message. */
+const remainingOf = (
+  kind: "requests" | "tokens",
+  lookup: RateLimitHeaders.HeaderLookup,
+  message: string
+): number | undefined => {
+  const info = RateLimitHeaders.parse(lookup)
+  const header = kind === "requests" ? info?.remainingRequests : info?.remainingTokens
+  if (header !== undefined) return header
+  const match = limitUsed.exec(message)
+  return match === null ? undefined : Math.max(0, Number(match[1]) - Number(match[2]))
+}
 
 const describeCause = (cause: unknown): string => {
   if (cause instanceof AggregateError && cause.errors.length > 0) return describeCause(cause.errors[0])
@@ -200,9 +214,13 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
       }
       const kind = fields.type === "tokens" || tokensLimit.test(fields.message) ? "tokens" : "requests"
       const retryAfter = RateLimitHeaders.retryAfter(lookup)
-      return new LLMError.RateLimitError(
-        retryAfter === undefined ? { kind, detail: fields.message } : { kind, retryAfter, detail: fields.message }
-      )
+      const remaining = remainingOf(kind, lookup, fields.message)
+      return new LLMError.RateLimitError({
+        kind,
+        detail: fields.message,
+        ...(retryAfter === undefined ? {} : { retryAfter }),
+        ...(remaining === undefined ? {} : { remaining })
+      })
     }
     return new LLMError.ApiError({
       status,
