@@ -118,8 +118,8 @@ describe("adaptive concurrency (AIMD)", () => {
     assert.strictEqual(law.cuts, 0)
   })
 
-  it("calls much slower than the fastest round seen cut too", () => {
-    const law = new Aimd({ max: 64, initial: 32 })
+  it("with latencyRatio, calls much slower than the fastest round seen cut too", () => {
+    const law = new Aimd({ max: 64, initial: 32, latencyRatio: 2 })
     for (let i = 0; i < 32; i++) law.record("ok", 20)
     assert.strictEqual(law.limit, 64)
     for (let i = 0; i < 64; i++) law.record("ok", 100)

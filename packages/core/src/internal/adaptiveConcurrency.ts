@@ -4,9 +4,9 @@
  *
  * - Epochs: the law decides once per `limit` outcomes (about one round trip at full speed).
  * - Multiplicative decrease: an epoch where at least `congestionShare` of the outcomes were 429s
- *   or timeouts (a burst of them, not the odd one) cuts the limit by `decrease`; so does an epoch
- *   whose mean latency is over `latencyRatio` × the lowest epoch mean seen (the server slows down
- *   under load: more in flight only queues).
+ *   or timeouts (a burst of them, not the odd one) cuts the limit by `decrease`; with
+ *   `latencyRatio` set, so does an epoch whose mean latency is over `latencyRatio` × the lowest
+ *   epoch mean seen (the server slows down under load: more in flight only queues).
  * - Additive increase: a clean epoch adds one slot, never above the configured concurrency.
  * - Slow start: before the first cut, a clean epoch doubles the limit, from `initial`.
  *
@@ -26,7 +26,12 @@ export interface Options {
   readonly decrease?: number | undefined
   /** Default 0.2: an epoch with this share of 429s/timeouts is congested. */
   readonly congestionShare?: number | undefined
-  /** Default 2: an epoch this many times slower than the fastest epoch seen is congested. */
+  /**
+   * An epoch this many times slower than the fastest epoch seen is congested. Default: off
+   * (Infinity). Measured with `npx tsx bench/limits-faults.ts --scale 0.3`: at 2 it found the
+   * best concurrency of a server that slows under load (0.91 of the best fixed one), but on a
+   * loaded 2-core client our own queueing looked like a slow server and it cut a clean run to 4.
+   */
   readonly latencyRatio?: number | undefined
 }
 
@@ -56,7 +61,7 @@ export class Aimd {
     this.limit = Math.max(this.min, Math.min(this.max, options.initial ?? 16))
     this.decrease = options.decrease ?? 0.7
     this.congestionShare = options.congestionShare ?? 0.2
-    this.latencyRatio = options.latencyRatio ?? 2
+    this.latencyRatio = options.latencyRatio ?? Number.POSITIVE_INFINITY
   }
 
   /** Records one attempt; returns true when the limit changed. */
