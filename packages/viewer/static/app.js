@@ -76,7 +76,7 @@
     $("summary").hidden = false
     $("file").textContent = `${s.path} · ${number.format(s.lines)} lines · ${decimal.format(s.bytes / 1e6)} MB · indexed in ${decimal.format(s.indexMillis / 1000)} s`
     const cost = s.cost.known === 0 ? "unknown" : dollars(s.cost.total)
-    const costNote = s.cost.known === 0 ? "no line carries a cost" : s.cost.known < s.lines ? `known for ${number.format(s.cost.known)} of ${number.format(s.lines)}` : null
+    const costNote = s.cost.known === 0 ? "no price for these models" : s.cost.known < s.lines ? `known for ${number.format(s.cost.known)} of ${number.format(s.lines)}` : null
     $("cards").replaceChildren(
       card("items", number.format(s.lines)),
       card("succeeded", number.format(s.succeeded)),

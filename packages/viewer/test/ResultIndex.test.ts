@@ -3,6 +3,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { Cost as CoreCost } from "@fastllm/core"
 import { ResultIndex } from "@fastllm/viewer"
 import { completionTokensOf, kindOf, modelOf, outputLine, promptTokensOf, writeLines } from "./fixtures/resultFile.js"
 
@@ -32,7 +33,17 @@ describe("ResultIndex on a large generated file", () => {
       assert.strictEqual(summary.failed, lines - ok.length)
       assert.strictEqual(summary.promptTokens, ok.reduce((n, i) => n + promptTokensOf(i), 0))
       assert.strictEqual(summary.completionTokens, ok.reduce((n, i) => n + completionTokensOf(i), 0))
-      assert.deepStrictEqual(summary.cost, { total: 0, known: 0 })
+      // Costs from core's price table (both models are priced), at online prices.
+      const costOf = (i: number) =>
+        CoreCost.ofTokens(modelOf(i), {
+          promptTokens: promptTokensOf(i),
+          completionTokens: completionTokensOf(i),
+          totalTokens: promptTokensOf(i) + completionTokensOf(i),
+          cachedTokens: 0,
+          reasoningTokens: 0
+        })
+      assert.strictEqual(summary.cost.known, ok.length)
+      assert.closeTo(summary.cost.total, ok.reduce((n, i) => n + costOf(i)!, 0), 1e-9)
       const expectedCodes = new Map<string, number>()
       for (const i of all) {
         const kind = kindOf(i)
@@ -58,6 +69,8 @@ describe("ResultIndex on a large generated file", () => {
       assert.deepStrictEqual(first.rows.map((r) => r.ok), [true, true, true, false, true])
       assert.strictEqual(first.rows[3]?.code, "rate_limit_exceeded") // kindOf(13)
       assert.strictEqual(first.rows[0]?.completionTokens, completionTokensOf(10))
+      assert.strictEqual(first.rows[0]?.cost, costOf(10) ?? null)
+      assert.strictEqual(first.rows[3]?.cost, null) // a failure: no usage, no cost
 
       const timeouts = yield* index.page({ status: "failed", code: "timeout", limit: 1000 })
       const expectedTimeouts = all.filter((i) => kindOf(i) === "timeout")
@@ -95,11 +108,12 @@ describe("ResultIndex on a large generated file", () => {
         error: null
       })
       const huge = outputLine(4, "x".repeat(9 * 1024 * 1024))
-      const cachedLine = JSON.stringify({ ...JSON.parse(outputLine(6)), cached: true })
-      const text = [forged, "", "   ", pythonStyle, "{ not json", withCost, huge, outputLine(3), cachedLine].join("\r\n") + "\r\n"
+      const cachedLine = JSON.stringify({ ...JSON.parse(outputLine(6)), cached: true }).replace("gpt-4o", "a-model-nobody-prices")
+      const promptCached = outputLine(7).replace("\"total_tokens\"", "\"prompt_tokens_details\":{\"cached_tokens\":10},\"total_tokens\"")
+      const text = [forged, "", "   ", pythonStyle, "{ not json", withCost, huge, outputLine(3), cachedLine, promptCached].join("\r\n") + "\r\n"
       fs.writeFileSync(file, text)
       const index = yield* ResultIndex.make(file)
-      assert.strictEqual(index.size, 7)
+      assert.strictEqual(index.size, 8)
       const { rows } = yield* index.page({ limit: 10 })
       assert.deepStrictEqual(rows.map((r) => [r.customId, r.ok, r.code]), [
         ["item-0", true, ""],
@@ -108,16 +122,31 @@ describe("ResultIndex on a large generated file", () => {
         ["priced", true, ""],
         ["item-4", true, ""],
         ["item-3", false, "invalid_request_error"],
-        ["item-6", true, ""]
+        ["item-6", true, ""],
+        ["item-7", true, ""]
       ])
       assert.strictEqual(rows[0]?.promptTokens, promptTokensOf(0))
       assert.strictEqual(rows[1]?.completionTokens, completionTokensOf(1))
-      assert.strictEqual(rows[3]?.cost, 0.00125)
-      assert.strictEqual(rows[0]?.cost, null)
-      assert.deepStrictEqual(rows.map((r) => r.cached), [false, false, false, false, false, false, true])
+      const tokens = (prompt: number, completion: number, cached = 0) => ({
+        promptTokens: prompt,
+        completionTokens: completion,
+        totalTokens: prompt + completion,
+        cachedTokens: cached,
+        reasoningTokens: 0
+      })
+      assert.strictEqual(rows[3]?.cost, 0.00125) // the line's own cost wins
+      assert.strictEqual(rows[0]?.cost, CoreCost.ofTokens("gpt-4o", tokens(promptTokensOf(0), completionTokensOf(0))))
+      assert.strictEqual(rows[2]?.cost, null) // not JSON
+      assert.strictEqual(rows[6]?.cost, null) // a model the table does not know: unknown, never guessed
+      const cachedPrice = CoreCost.ofTokens("gpt-4o-mini", tokens(promptTokensOf(7), completionTokensOf(7), 10))
+      assert.strictEqual(rows[7]?.cost, cachedPrice)
+      assert.isBelow(cachedPrice!, CoreCost.ofTokens("gpt-4o-mini", tokens(promptTokensOf(7), completionTokensOf(7)))!)
+      assert.deepStrictEqual(rows.map((r) => r.cached), [false, false, false, false, false, false, true, false])
       assert.strictEqual(yield* index.line(4), huge)
       const summary = yield* index.summary
-      assert.deepStrictEqual(summary.cost, { total: 0.00125, known: 1 })
+      const known = rows.flatMap((r) => r.cost === null ? [] : [r.cost])
+      assert.strictEqual(summary.cost.known, known.length)
+      assert.closeTo(summary.cost.total, known.reduce((a, b) => a + b, 0), 1e-12)
       assert.strictEqual(summary.cached, 1)
     }), { timeout: 60_000 })
 

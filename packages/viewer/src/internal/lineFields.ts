@@ -29,7 +29,7 @@ export interface LineFields extends Cost.Usage {
  * The keys the index reads, in one regular expression run over a whole chunk of lines at once
  * (irregexp scans ~1 µs of a 500-byte line; per-line `indexOf` calls cost as much as a parse).
  */
-export const keys = ["status_code", "error", "model", "prompt_tokens", "completion_tokens", "cost", "cached", "code", "type"] as const
+export const keys = ["status_code", "error", "model", "prompt_tokens", "completion_tokens", "cost", "cached", "code", "type", "cached_tokens"] as const
 
 /** Matches `"key":` for every key of {@link keys}; the value starts at `lastIndex`. */
 export const keyPattern = (): RegExp => new RegExp(`"(${keys.join("|")})"[ \\t\\r]*:[ \\t\\r]*`, "g")
@@ -48,7 +48,7 @@ export const slotAt = (text: string, index: number, lastIndex: number): number =
     case 5:
       return first === 101 ? 1 : 2 // error, model
     case 13:
-      return 3 // prompt_tokens
+      return first === 112 ? 3 : 9 // prompt_tokens, cached_tokens
     case 17:
       return 4 // completion_tokens
     case 4:
@@ -117,7 +117,7 @@ export const read = (
   starts: Int32Array,
   decode: (from: number, to: number) => string
 ): LineFields | undefined => {
-  // slots as in `keys`: status_code, error, model, prompt_tokens, completion_tokens, cost, cached, code, type
+  // slots as in `keys`: status_code, error, model, prompt_tokens, completion_tokens, cost, cached, code, type, cached_tokens
   const statusCode = numberAt(text, starts[0]!)
   const errorAt = starts[1]!
   const cost = numberAt(text, starts[5]!)
@@ -125,15 +125,16 @@ export const read = (
   const model = stringAt(text, starts[2]!, decode) ?? ""
   const promptTokens = count(numberAt(text, starts[3]!))
   const completionTokens = count(numberAt(text, starts[4]!))
+  const cachedTokens = count(numberAt(text, starts[9]!))
   const reported = cost !== undefined && cost >= 0 ? cost : undefined
   const cached = cachedAt >= 0 && text.startsWith("true", cachedAt)
   if (statusCode === 200 && (errorAt === -1 || text.startsWith("null", errorAt))) {
-    return { ok: true, code: "", model, promptTokens, completionTokens, reported, cached }
+    return { ok: true, code: "", model, promptTokens, completionTokens, cachedTokens, reported, cached }
   }
   const code = stringAt(text, starts[7]!, decode) ?? stringAt(text, starts[8]!, decode) ??
     (statusCode !== undefined ? `http_${statusCode}` : undefined)
   if (code === undefined) return undefined
-  return { ok: false, code, model, promptTokens, completionTokens, reported, cached }
+  return { ok: false, code, model, promptTokens, completionTokens, cachedTokens, reported, cached }
 }
 
 const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
@@ -157,7 +158,16 @@ export const parse = (line: string): LineFields => {
   try {
     json = JSON.parse(line)
   } catch {
-    return { ok: false, code: "unreadable_line", model: "", promptTokens: 0, completionTokens: 0, reported: undefined, cached: false }
+    return {
+      ok: false,
+      code: "unreadable_line",
+      model: "",
+      promptTokens: 0,
+      completionTokens: 0,
+      cachedTokens: 0,
+      reported: undefined,
+      cached: false
+    }
   }
   const statusCode = numberOr(at(json, "response", "status_code"))
   const body = at(json, "response", "body")
@@ -172,6 +182,7 @@ export const parse = (line: string): LineFields => {
     model: stringOr(at(body, "model")) ?? "",
     promptTokens: count(numberOr(at(body, "usage", "prompt_tokens"))),
     completionTokens: count(numberOr(at(body, "usage", "completion_tokens"))),
+    cachedTokens: count(numberOr(at(body, "usage", "prompt_tokens_details", "cached_tokens"))),
     reported: cost !== undefined && cost >= 0 ? cost : undefined,
     cached: at(json, "cached") === true
   }
