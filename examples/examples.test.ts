@@ -37,4 +37,25 @@ describe("examples (child processes, built-in local server)", () => {
       assert.strictEqual(again.code, 0, again.stderr)
       assert.include(again.stdout, "8/8 succeeded, 8 from the cache")
     }), 90_000)
+
+  it.scopedLive("structured.ts: 200 typed values or OutputErrors, repairs counted, the rerun makes no API call", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const first = yield* runExample("structured.ts", dir)
+      assert.strictEqual(first.code, 0, first.stderr)
+      assert.match(first.stdout, /^The pasta was wonderful \(#1\)\. → (positive|negative|neutral) \(\d(\.\d+)?\)$/m)
+      const summary = /^200 texts: (\d+) typed values \((\d+) after a repair\), (\d+) OutputErrors, 0 refusals$/m.exec(first.stdout)
+      assert.isNotNull(summary, first.stdout)
+      assert.strictEqual(Number(summary![1]) + Number(summary![3]), 200, "every item is a value or an OutputError")
+      assert.isAbove(Number(summary![2]), 10, "a fifth of the answers were invalid: repaired")
+      const calls = /^(\d+) requests \((\d+) repairs\), (\d+) API calls, 0 from the cache/m.exec(first.stdout)
+      assert.isNotNull(calls, first.stdout)
+      assert.strictEqual(Number(calls![1]), 200 + Number(calls![2]))
+      assert.strictEqual(Number(calls![3]), Number(calls![1]))
+
+      const again = yield* runExample("structured.ts", dir)
+      assert.strictEqual(again.code, 0, again.stderr)
+      assert.include(again.stdout, summary![0], "the same typed values, decoded from the cache")
+      assert.include(again.stdout, `${calls![1]} requests (${calls![2]} repairs), 0 API calls, ${calls![1]} from the cache, 0 tokens`)
+    }), 90_000)
 })
