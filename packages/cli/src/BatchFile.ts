@@ -72,7 +72,32 @@ export interface Options {
   readonly log?: ((text: string) => void) | undefined
   /** Called with every output line as it is written (the live viewer lists the failures). */
   readonly onLine?: ((line: BatchLine.BatchOutputLine) => void) | undefined
+  /** Runs the lines and makes their output lines. Default {@link managerRunner}; see `ResponseSchema`. */
+  readonly runner?: Runner | undefined
 }
+
+/**
+ * What runs the parsed lines (in input order, with the RequestManager in context) and turns each
+ * result into its output line.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Runner = <E>(
+  inputs: Stream.Stream<RequestManager.WithMeta<BatchLine.ParsedLine>, E>,
+  total: number | undefined
+) => Stream.Stream<{ readonly meta: BatchLine.ParsedLine; readonly line: BatchLine.BatchOutputLine }, E, RequestManager.RequestManager>
+
+/**
+ * The default runner: `RequestManager.streamWith`, and `BatchLine.toOutput` for each result.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const managerRunner: Runner = (inputs, total) =>
+  Stream.unwrap(Effect.map(RequestManager.RequestManager, (manager) => manager.streamWith(inputs, { total }))).pipe(
+    Stream.map(({ meta, result }) => ({ meta, line: BatchLine.toOutput(meta, result) }))
+  )
 
 /**
  * What a finished run reports.
@@ -247,9 +272,8 @@ export const run = (
       })
     )
 
-    const outputText = manager.streamWith(inputs, { total }).pipe(
-      Stream.map(({ meta: parsed, result }) => {
-        const line = BatchLine.toOutput(parsed, result)
+    const outputText = (options.runner ?? managerRunner)(inputs, total).pipe(
+      Stream.map(({ line }) => {
         lines++
         if (BatchLine.isFailure(line)) failed++
         options.onLine?.(line)

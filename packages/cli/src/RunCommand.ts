@@ -18,6 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as AutoProvider from "./AutoProvider.js"
 import * as BatchFile from "./BatchFile.js"
+import * as ResponseSchema from "./ResponseSchema.js"
 import { ConfigurationError, ItemsFailed } from "./CliError.js"
 import * as View from "./View.js"
 
@@ -125,6 +126,7 @@ const runOptions = {
     Options.withDescription("Time between progress updates (default 200ms for the bar, 5s for log lines)"),
     Options.optional
   ),
+  responseSchema: ResponseSchema.option,
   statsJson: Options.text("stats-json").pipe(
     Options.withPseudoName("PATH"),
     Options.withDescription("Write the final statistics as JSON to this file"),
@@ -188,6 +190,7 @@ export const runHandler = (args: RunArgs) =>
     const output = Option.getOrUndefined(args.output)
     // Fail on an unreadable input or unwritable output before starting anything.
     const prepared = yield* BatchFile.prepare({ input: args.input, output })
+    const responseSchema = Option.isSome(args.responseSchema) ? yield* ResponseSchema.load(args.responseSchema.value) : undefined
 
     const cacheLayer: Layer.Layer<Cache.Cache, ConfigurationError> = args.noCache
       ? Cache.none
@@ -227,7 +230,8 @@ export const runHandler = (args: RunArgs) =>
       progressIntervalMillis: progressInterval === undefined ? undefined : Math.max(50, Duration.toMillis(progressInterval)),
       summary: !args.quiet,
       statsJson: Option.getOrUndefined(args.statsJson),
-      log
+      log,
+      runner: responseSchema && ResponseSchema.runner(responseSchema, args.quiet ? undefined : log)
     })).pipe(
       Effect.provide(managerLayer),
       Effect.onInterrupt(() =>

@@ -574,14 +574,34 @@ export const stream = <A, I, E, R>(
   requests: Stream.Stream<unknown, E, R>,
   options: Options<A, I>
 ): Stream.Stream<Result<A>, E | UnsupportedSchemaError, R | RequestManager.RequestManager> =>
+  streamWith(Stream.map(requests, (request) => ({ meta: undefined, request })), options).pipe(
+    Stream.map(({ result }) => result)
+  )
+
+/**
+ * {@link stream} with a value of yours carried from each input to its result (a parsed line, a
+ * record, an id), as `RequestManager.streamWith` does.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const streamWith = <M, A, I, E, R>(
+  requests: Stream.Stream<RequestManager.WithMeta<M>, E, R>,
+  options: Options<A, I>
+): Stream.Stream<{ readonly meta: M; readonly result: Result<A> }, E | UnsupportedSchemaError, R | RequestManager.RequestManager> =>
   Stream.unwrap(Effect.gen(function*() {
     const out = yield* resolveOutput(options)
     const manager = yield* RequestManager.RequestManager
     return requests.pipe(
       Stream.zipWithIndex,
-      Stream.mapEffect(([input, index]) => item(manager, out, options, Either.right(input), index), {
-        concurrency: options.window ?? defaultWindow
-      })
+      Stream.mapEffect(
+        ([input, index]) =>
+          Effect.map(item(manager, out, options, Either.right(input.request), index), (result) => ({
+            meta: input.meta,
+            result
+          })),
+        { concurrency: options.window ?? defaultWindow }
+      )
     )
   }))
 
