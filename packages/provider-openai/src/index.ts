@@ -5,6 +5,8 @@
  * @since 0.1.0
  */
 
+/** @since 0.2.0 */
+export * as OpenAiBatch from "./OpenAiBatch.js"
 /** @since 0.1.0 */
 export * as OpenAiProvider from "./OpenAiProvider.js"
 /** @since 0.1.0 */

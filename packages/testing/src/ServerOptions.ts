@@ -143,6 +143,36 @@ export interface Options {
    * @since 0.2.0
    */
   readonly azureApiVersions?: ReadonlyArray<string> | undefined
+  /** The Files and Batch API's fast clock and faults. */
+  readonly batch?: BatchOptions | undefined
+}
+
+/**
+ * The Batch API's fast clock and seeded faults. A batch validates for `validatingMs`, answers
+ * its lines at `linesPerSecond`, finalizes for `finalizingMs` (the clock in force when it was
+ * created); counts of faults apply to the next batches created and start again with each
+ * `configure` of `batch`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface BatchOptions {
+  /** Default 20 ms. */
+  readonly validatingMs?: number | undefined
+  /** Default 50,000. */
+  readonly linesPerSecond?: number | undefined
+  /** Default 20 ms. */
+  readonly finalizingMs?: number | undefined
+  /** Share (0..1) of lines answered with a 400 in the error file. */
+  readonly lineErrors?: number | undefined
+  /** The next N batches expire half-way: half their lines come back `batch_expired`. */
+  readonly expireBatches?: number | undefined
+  /** The next N batches fail validation. */
+  readonly failValidation?: number | undefined
+  /** The next N batches are refused for the enqueued-token limit (`failed`, `token_limit_exceeded`). */
+  readonly refuseCreations?: number | undefined
+  /** Seed of the shuffles and the per-line faults. */
+  readonly seed?: number | undefined
 }
 
 /**

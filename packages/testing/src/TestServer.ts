@@ -36,7 +36,7 @@ import * as ServerFlags from "./ServerFlags.js"
 import type { Options, ServerStats } from "./ServerOptions.js"
 
 /** @since 0.1.0 */
-export type { FaultKind, Faults, Latency, Options, ServerStats } from "./ServerOptions.js"
+export type { BatchOptions, FaultKind, Faults, Latency, Options, ServerStats } from "./ServerOptions.js"
 
 /**
  * A running test server.

@@ -74,9 +74,12 @@ const transientRetry = Schedule.exponential("1 second", 2).pipe(
 const retryTransient = <A>(effect: Effect.Effect<A, BE.BatchError>): Effect.Effect<A, BE.BatchError> =>
   Effect.retry(effect, { schedule: transientRetry, while: (error) => error.kind === "transient" })
 
-/** How long to wait after the n-th refusal for a limit (from 1): the server's word, else 2^n s up to 5 min. */
-const limitWait = (error: BE.BatchError | undefined, refusals: number): Duration.Duration =>
-  error?.retryAfter ?? Duration.seconds(Math.min(300, 2 ** refusals))
+/**
+ * How long to wait after the n-th refusal for a limit (from 1): the server's word, else the poll
+ * interval times 2^n, at most 5 minutes.
+ */
+const limitWait = (error: BE.BatchError | undefined, refusals: number, base: Duration.Duration): Duration.Duration =>
+  error?.retryAfter ?? Duration.min(Duration.times(base, 2 ** refusals), Duration.minutes(5))
 
 const isLimitCode = (code: string): boolean => /limit|quota/i.test(code)
 
@@ -231,7 +234,7 @@ export const drive = (
               refusals++
               if (refusals > options.limitRetries && group.size > 1) return yield* split(group)
               yield* report(group, "waiting")
-              yield* Effect.sleep(limitWait(created.left, refusals))
+              yield* Effect.sleep(limitWait(created.left, refusals, options.pollInterval))
               continue
             }
             yield* journal.created(group, created.right)
@@ -244,7 +247,7 @@ export const drive = (
             refusals++
             if (refusals > options.limitRetries && group.size > 1) return yield* split(group)
             yield* report(group, "waiting")
-            yield* Effect.sleep(limitWait(undefined, refusals))
+            yield* Effect.sleep(limitWait(undefined, refusals, options.pollInterval))
             batch = undefined
             continue
           }

@@ -55,7 +55,8 @@ const parseJson = (text: string): Option.Option<unknown> => {
   }
 }
 
-const errorFields = (text: string): ErrorFields => {
+/** @internal */
+export const errorFields = (text: string): ErrorFields => {
   const body = Option.flatMap(parseJson(text), decodeErrorBody)
   if (Option.isNone(body)) return { message: clip(text.trim()) }
   const { detail, error, message } = body.value

@@ -13,6 +13,7 @@
  */
 import type { RouteGroup } from "./route.js"
 import { azureRoutes } from "./routes/azure.js"
+import { batchRoutes } from "./routes/batches.js"
 import { chatRoutes } from "./routes/chat.js"
 import { embeddingRoutes } from "./routes/embeddings.js"
 import { modelRoutes } from "./routes/models.js"
@@ -22,5 +23,6 @@ export const routeGroups: ReadonlyArray<RouteGroup> = [
   chatRoutes,
   embeddingRoutes,
   modelRoutes,
-  azureRoutes
+  azureRoutes,
+  batchRoutes
 ]

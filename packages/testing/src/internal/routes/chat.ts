@@ -10,7 +10,8 @@ import type { RouteContext, RouteGroup } from "../route.js"
 import { structuredChoice } from "../structuredOutput.js"
 import { type ChatPlan, estimateTokens, parseBody, validateChat } from "../validate.js"
 
-const completion = (context: RouteContext, plan: ChatPlan) => {
+/** The 200 answer to a valid chat request (also the Batch API's answer to a line). @internal */
+export const completion = (context: RouteContext, plan: ChatPlan) => {
   const digest = chatDigest(plan)
   const options = context.options()
   const choices = []

@@ -26,7 +26,8 @@ const embeddingVector = (input: string | ReadonlyArray<number>, dimensions: numb
   return vector
 }
 
-const embeddings = (context: RouteContext, plan: EmbeddingPlan) => {
+/** The 200 answer to a valid embeddings request (also the Batch API's answer to a line). @internal */
+export const embeddings = (context: RouteContext, plan: EmbeddingPlan) => {
   const dimensions = plan.dimensions ?? context.options().embeddingDimensions ?? 8
   const data = plan.inputs.map((input, index) => {
     const vector = embeddingVector(input, dimensions)
