@@ -9,6 +9,7 @@ import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import type * as CliApp from "@effect/cli/CliApp"
 import * as Effect from "effect/Effect"
+import * as Batches from "./Batches.js"
 import * as CliError from "./CliError.js"
 import * as MockServer from "./MockServer.js"
 import * as RunCommand from "./RunCommand.js"
@@ -82,7 +83,8 @@ export const command = Command.make("fastllm").pipe(
   Command.withSubcommands([
     RunCommand.command,
     mockServerCommand,
-    View.viewCommand
+    View.viewCommand,
+    Batches.command
   ])
 )
 

@@ -17,6 +17,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as AutoProvider from "./AutoProvider.js"
+import * as BatchApiRun from "./BatchApiRun.js"
 import * as BatchFile from "./BatchFile.js"
 import * as ResponseSchema from "./ResponseSchema.js"
 import { ConfigurationError, ItemsFailed } from "./CliError.js"
@@ -132,7 +133,8 @@ const runOptions = {
     Options.withDescription("Write the final statistics as JSON to this file"),
     Options.optional
   ),
-  ui: View.uiOption
+  ui: View.uiOption,
+  ...BatchApiRun.runOptions
 }
 
 type RunArgs = {
@@ -218,6 +220,16 @@ export const runHandler = (args: RunArgs) =>
       : args.progress === "auto"
       ? (process.stderr.isTTY ? "bar" : "log")
       : args.progress
+    if (args.batchApi) {
+      const batchSize = yield* positive("batch-size", args.batchSize)
+      const pollInterval = yield* durationOption("poll-interval", args.pollInterval)
+      const outcome = yield* BatchApiRun.fromCommandLine(args, {
+        settings, cachePath, ttl, output, progress, log, cacheLayer, batchSize, pollInterval,
+        progressIntervalMillis: progressInterval === undefined ? undefined : Math.max(50, Duration.toMillis(progressInterval))
+      })
+      if (outcome.failed > 0) return yield* new ItemsFailed({ failed: outcome.failed, total: outcome.lines })
+      return
+    }
     const ui = { enabled: args.ui, input: args.input, output, concurrency }
     const outcome = yield* View.runWithUi(ui, (onLine) =>
       BatchFile.run({

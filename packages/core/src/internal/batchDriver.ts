@@ -215,7 +215,7 @@ export const drive = (
           ? Option.some(yield* journal.spawn(group, `${group.id}r`, again, group.attempt + 1))
           : Option.none()
         yield* journal.ended(group, batch)
-        yield* report(group, "")
+        yield* report(group, "ended", batch.requestCounts)
         if (Option.isSome(followUp)) yield* runGroup(followUp.value)
       })
 
@@ -266,7 +266,7 @@ export const drive = (
               })
             )
             yield* journal.ended(group, ended)
-            return yield* report(group, "")
+            return yield* report(group, "ended", ended.requestCounts)
           }
           return yield* finish(group, ended)
         }
@@ -430,7 +430,7 @@ export const run = (
             ? Effect.catchAllCause(cache.set(key, outcome.right, setOptions), (cause) =>
               Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.void)
             : Effect.void
-        }, { discard: true }),
+        }, { concurrency: 256, discard: true }),
       spawn: (_, name, lines, attempt) => Effect.succeed(inMemory(name, lines, attempt)),
       ended: () => Effect.void
     }
