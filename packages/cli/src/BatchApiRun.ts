@@ -495,6 +495,8 @@ export const run = (
         Effect.sync(() => {
           batches++
           ledger.append({ t: "created", id: group.id, batchId: batch.id })
+          const state = known.get(group.id)
+          if (state !== undefined) state.batchId = batch.id
         }),
       settle: (group, settled) =>
         Effect.gen(function*() {
@@ -556,7 +558,12 @@ export const run = (
           return toGroup(state)
         }),
       ended: (group, batch) =>
-        Effect.sync(() => ledger.append({ t: "ended", id: group.id, status: batch?.status ?? "split" }))
+        Effect.sync(() => {
+          const status = batch?.status ?? "split"
+          ledger.append({ t: "ended", id: group.id, status })
+          const state = known.get(group.id)
+          if (state !== undefined) state.ended = status
+        })
     }
 
     // progress: the latest snapshot, drawn every interval by its own fiber

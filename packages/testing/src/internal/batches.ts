@@ -49,6 +49,8 @@ interface Batch {
   readonly lines: ReadonlyArray<Line>
   readonly metadata: Record<string, string> | null
   readonly fate: Fate
+  /** The clock in force when the batch was created. */
+  readonly timing: { readonly validatingMs: number; readonly linesPerSecond: number; readonly finalizingMs: number }
   readonly validationErrors: ReadonlyArray<{ code: string; message: string; param: string | null; line: number | null }>
   cancelledAtMs: number | undefined
   outputFileId: string | undefined
@@ -215,6 +217,7 @@ export class BatchStore {
       lines,
       metadata: isRecord(metadata) ? Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, String(v)])) : null,
       fate,
+      timing: this.timing(),
       validationErrors: fate === "failValidation"
         ? [{ code: "invalid_request", message: "The batch input file failed validation (injected fault).", param: null, line: 1 }]
         : fate === "refuse"
@@ -275,7 +278,7 @@ export class BatchStore {
 
   /** The status and counts of a batch at this moment; settles it (writes its files) once it ended. */
   private view(batch: Batch) {
-    const { finalizingMs, linesPerSecond, validatingMs } = this.timing()
+    const { finalizingMs, linesPerSecond, validatingMs } = batch.timing
     const now = this.now()
     const elapsed = now - batch.createdAtMs
     const total = batch.lines.length
