@@ -46,7 +46,7 @@ export interface Row {
  * workspace source file (and FASTLLM_FROM_SOURCE is not 1), else the sources through tsx. The same
  * rule as the bin's, so the section says which one it measured.
  */
-const cliMode = (): string => {
+export const cliMode = (): string => {
   const dist = path.join(root, "packages/cli/dist/fastllm.mjs")
   if (process.env.FASTLLM_FROM_SOURCE === "1" || !fs.existsSync(dist)) return "the TypeScript sources through tsx"
   const built = fs.statSync(dist).mtimeMs
@@ -64,7 +64,7 @@ const cliMode = (): string => {
 }
 
 /** Writes `count` Batch API lines, streaming (a 1M-line file never sits in memory). */
-const writeInput = async (file: string, count: number): Promise<void> => {
+export const writeInput = async (file: string, count: number): Promise<void> => {
   const out = fs.createWriteStream(file)
   for (let i = 0; i < count; i++) {
     const line = `{"custom_id":"r${i}","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini",` +
@@ -75,7 +75,7 @@ const writeInput = async (file: string, count: number): Promise<void> => {
 }
 
 /** Counts output lines and those reporting an error, streaming. */
-const checkOutput = async (file: string): Promise<{ readonly lines: number; readonly failed: number }> => {
+export const checkOutput = async (file: string): Promise<{ readonly lines: number; readonly failed: number }> => {
   let lines = 0
   let failed = 0
   for await (const line of createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity })) {
@@ -84,6 +84,41 @@ const checkOutput = async (file: string): Promise<{ readonly lines: number; read
     if (!line.includes('"status_code":200') || !line.includes('"error":null')) failed++
   }
   return { lines, failed }
+}
+
+/**
+ * Runs `fastllm run ARGS --progress none --quiet` as a child with the peak-RSS probe preloaded;
+ * returns its exit code, wall time, peak RSS, peak V8 heap and CPU time.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const measureCli = async (
+  args: ReadonlyArray<string>,
+  cwd: string,
+  report: string
+): Promise<{ readonly code: number | null; readonly wallMs: number; readonly usage: { readonly rss: number; readonly heap: number; readonly cpu: number } }> => {
+  const start = performance.now()
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", preload, cliBin, "run", ...args, "--progress", "none", "--quiet"],
+      { cwd, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, FASTLLM_BENCH_RSS_FILE: report, OPENAI_API_KEY: "sk-bench-not-a-real-key" } }
+    )
+    child.once("error", reject)
+    child.once("exit", (exitCode) => resolve(exitCode))
+  })
+  const wallMs = performance.now() - start
+  const parsed: unknown = code === 0 ? JSON.parse(fs.readFileSync(report, "utf8")) : undefined
+  const usage = typeof parsed === "object" && parsed !== null && "maxRssBytes" in parsed && "userMicros" in parsed &&
+      "systemMicros" in parsed && "maxHeapTotalBytes" in parsed
+    ? {
+      rss: Number(parsed.maxRssBytes),
+      heap: Number(parsed.maxHeapTotalBytes),
+      cpu: Number(parsed.userMicros) + Number(parsed.systemMicros)
+    }
+    : { rss: Number.NaN, heap: Number.NaN, cpu: Number.NaN }
+  return { code, wallMs, usage }
 }
 
 /**
@@ -109,28 +144,13 @@ export const run = async (options: {
       const output = path.join(dir.path, `out-${requests}.jsonl`)
       const report = path.join(dir.path, `rss-${requests}.json`)
       await writeInput(input, requests)
-      const start = performance.now()
-      const code = await new Promise<number | null>((resolve, reject) => {
-        const child = spawn(
-          process.execPath,
-          ["--import", preload, cliBin, "run", input, "-o", output, "--no-cache", "--base-url", server.url,
-            "--concurrency", String(options.concurrency), "--progress", "none", "--quiet"],
-          { cwd: dir.path, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, FASTLLM_BENCH_RSS_FILE: report, OPENAI_API_KEY: "sk-bench-not-a-real-key" } }
-        )
-        child.once("error", reject)
-        child.once("exit", (exitCode) => resolve(exitCode))
-      })
-      const wallMs = performance.now() - start
-      if (code !== 0) throw new Error(`fastllm run exited with ${code} for ${requests} requests`)
-      const parsed: unknown = JSON.parse(fs.readFileSync(report, "utf8"))
-      const usage = typeof parsed === "object" && parsed !== null && "maxRssBytes" in parsed && "userMicros" in parsed &&
-          "systemMicros" in parsed && "maxHeapTotalBytes" in parsed
-        ? {
-          rss: Number(parsed.maxRssBytes),
-          heap: Number(parsed.maxHeapTotalBytes),
-          cpu: Number(parsed.userMicros) + Number(parsed.systemMicros)
-        }
-        : { rss: Number.NaN, heap: Number.NaN, cpu: Number.NaN }
+      const measured = await measureCli(
+        [input, "-o", output, "--no-cache", "--base-url", server.url, "--concurrency", String(options.concurrency)],
+        dir.path,
+        report
+      )
+      const { usage, wallMs } = measured
+      if (measured.code !== 0) throw new Error(`fastllm run exited with ${measured.code} for ${requests} requests`)
       const checked = await checkOutput(output)
       rows.push({ requests, wallMs, maxRssBytes: usage.rss, maxHeapBytes: usage.heap, cpuMicros: usage.cpu, outputLines: checked.lines, failedLines: checked.failed })
       log(`  memory ${fmt(requests)}: peak RSS ${fmt(usage.rss / 2 ** 20)} MB, ${fmt(requests / (wallMs / 1000))} req/s, ` +
