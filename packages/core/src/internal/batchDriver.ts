@@ -105,10 +105,12 @@ export const drive = (
 ): Effect.Effect<void, BE.BatchError, BE.BatchExecutor> =>
   Effect.gen(function*() {
     const executor = yield* BE.BatchExecutor
-    // Uploads and result downloads hold a whole group in memory: a few at a time keeps the job's
-    // memory flat however many batches it has. Polls are cheap and run for every batch at once.
-    const uploads = yield* Effect.makeSemaphore(2)
-    const downloads = yield* Effect.makeSemaphore(1)
+    // Uploads and result downloads hold a whole group in memory: two of them at a time (together)
+    // keeps the job's memory flat however many batches it has. Polls are cheap and run for every
+    // batch at once.
+    const heavy = yield* Effect.makeSemaphore(2)
+    const uploads = heavy
+    const downloads = heavy
     const board = new Map<string, { readonly status: string; readonly counts: BE.RequestCounts }>()
     const noCounts: BE.RequestCounts = { total: 0, completed: 0, failed: 0 }
 
