@@ -3,7 +3,7 @@
  * half the price, resumable. The input is read once: bad lines are answered locally (with their
  * line numbers, never uploaded), cached lines from the cache, and the rest written into request
  * files grouped by endpoint and model (at most `--batch-size` lines and 200 MB each) in a job
- * directory next to the cache, with a durable ledger (`BatchLedger`). `BatchExecutor.drive` then
+ * directory next to the cache, with a durable ledger (`BatchLedger`). `BatchJob.drive` then
  * uploads, creates, polls and downloads; each batch's answers go into the cache and into an
  * answer file sorted by line number; at the end the answer files are merged into OUTPUT in input
  * order, in the same format as an online run. Memory stays flat whatever the job's size: at most
@@ -11,7 +11,7 @@
  *
  * @since 0.2.0
  */
-import { ApiRequest, BatchExecutor, Cache, type LLMError, RequestKey, type RequestManager } from "@fastllm/core"
+import { ApiRequest, BatchExecutor, BatchJob, Cache, type ItemResult, type LLMError, RequestKey } from "@fastllm/core"
 import { OpenAiBatch } from "@fastllm/provider-openai"
 import { TestServer } from "@fastllm/testing"
 import * as CliOptions from "@effect/cli/Options"
@@ -298,7 +298,7 @@ const plan = (options: Options, ledger: BatchLedger.Ledger, executor: BatchExecu
     const fail = (parsed: BatchLine.ParsedLine, error: LLMError.ProviderError) => {
       invalid++
       if (invalid <= 10) options.log(`fastllm: line ${parsed.line}: ${error.message} (not uploaded)\n`)
-      const result: RequestManager.ItemResult = { _tag: "Failure", index: 0, key: undefined, kind: undefined, error, attempts: 0 }
+      const result: ItemResult.ItemResult = { _tag: "Failure", index: 0, key: undefined, kind: undefined, error, attempts: 0 }
       local.write(answerLine(parsed.line, BatchLine.toOutput(parsed, result)))
     }
     yield* fs_.stream(options.input, { chunkSize: 256 * 1024 }).pipe(
@@ -321,7 +321,7 @@ const plan = (options: Options, ledger: BatchLedger.Ledger, executor: BatchExecu
             const hit = yield* Effect.orElseSucceed(cache.get(key), () => Option.none())
             if (Option.isSome(hit) && hit.value._tag === request.right._tag) {
               cached++
-              local.write(answerLine(parsed.line, BatchLine.toOutput(parsed, BatchExecutor.success(0, key, hit.value, true, false))))
+              local.write(answerLine(parsed.line, BatchLine.toOutput(parsed, BatchJob.success(0, key, hit.value, true, false))))
               return
             }
           }
@@ -418,7 +418,7 @@ const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
  * @category formatting
  */
 export const progressLine = (
-  progress: BatchExecutor.Progress,
+  progress: BatchJob.Progress,
   elapsedMillis: number,
   etaMillis: number | undefined
 ): string => {
@@ -493,7 +493,7 @@ export const run = (
     const setOptions = options.timeToLive === undefined ? undefined : { timeToLive: options.timeToLive }
     let batches = [...known.values()].filter((g) => g.batchId !== undefined).length
 
-    const toGroup = (g: BatchLedger.GroupState): BatchExecutor.Group => ({
+    const toGroup = (g: BatchLedger.GroupState): BatchJob.Group => ({
       id: g.id,
       endpoint: g.endpoint,
       size: g.size,
@@ -504,7 +504,7 @@ export const run = (
       creating: g.creating
     })
 
-    const journal: BatchExecutor.Journal = {
+    const journal: BatchJob.Journal = {
       uploading: (group) => Effect.sync(() => ledger.append({ t: "uploading", id: group.id })),
       uploaded: (group, fileId) => Effect.sync(() => ledger.append({ t: "uploaded", id: group.id, fileId })),
       creating: (group, fileId) => Effect.sync(() => ledger.append({ t: "creating", id: group.id, fileId })),
@@ -532,8 +532,8 @@ export const run = (
             }
             const key = options.useCache ? RequestKey.make(executor.name, line.request) : ""
             const kind = line.request._tag === "Chat" ? "chat" as const : "embedding" as const
-            const result: RequestManager.ItemResult = Either.isRight(outcome)
-              ? BatchExecutor.success(info.line - 1, key, outcome.right, false, false)
+            const result: ItemResult.ItemResult = Either.isRight(outcome)
+              ? BatchJob.success(info.line - 1, key, outcome.right, false, false)
               : { _tag: "Failure", index: info.line - 1, key, kind, error: outcome.left, attempts: 1 }
             if (options.useCache && Either.isRight(outcome)) writes.push({ key, response: outcome.right })
             answers.push({ line: info.line, text: answerLine(info.line, BatchLine.toOutput(parsed, result)) })
@@ -584,7 +584,7 @@ export const run = (
     }
 
     // progress: the latest snapshot, drawn every interval by its own fiber
-    let latest: BatchExecutor.Progress = { batches: {}, requests: { total: 0, completed: 0, failed: 0 }, cached: planned.cached }
+    let latest: BatchJob.Progress = { batches: {}, requests: { total: 0, completed: 0, failed: 0 }, cached: planned.cached }
     let firstMove: { readonly at: number; readonly done: number } | undefined
     const draw = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -622,7 +622,7 @@ export const run = (
     })
 
     const pending = [...known.values()].filter((g) => g.ended === undefined).map(toGroup)
-    yield* BatchExecutor.drive(pending, journal, {
+    yield* BatchJob.drive(pending, journal, {
       pollInterval: options.pollInterval,
       pollIntervalMax: Duration.max(options.pollInterval, Duration.seconds(60)),
       retries: options.retries,

@@ -1,8 +1,8 @@
 /**
  * The `BatchExecutor` service: a provider's asynchronous batch API (OpenAI's Batch API today,
  * Anthropic's Message Batches later) as four steps — upload a file of requests, create a batch
- * from it, poll it, fetch its results — plus cancel and list. {@link run} drives it the way the
- * RequestManager drives a `Provider`: cache-first, one result per item in input order, typed
+ * from it, poll it, fetch its results — plus cancel and list. `BatchJob.run` drives it the way
+ * the RequestManager drives a `Provider`: cache-first, one result per item in input order, typed
  * errors, at half the online price and with a latency of minutes to hours.
  *
  * @since 0.2.0
@@ -13,11 +13,8 @@ import type * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
-import type { ApiRequest, ApiResponse, Input } from "./ApiRequest.js"
-import type { Cache } from "./Cache.js"
-import * as internal from "./internal/batchDriver.js"
+import type { ApiRequest, ApiResponse } from "./ApiRequest.js"
 import { ApiError, type ProviderError } from "./LLMError.js"
-import type { ItemResult } from "./RequestManager.js"
 
 /**
  * The endpoint a batch runs: every line of one batch goes to the same one.
@@ -245,157 +242,3 @@ export const pollSchedule = (
     Schedule.map(([changed]) => changed),
     Schedule.resetWhen((changed) => changed)
   )
-
-/**
- * Options of {@link run} and of the CLI's `--batch-api` runs.
- *
- * @since 0.2.0
- * @category models
- */
-export interface Options {
-  /** First delay between polls of a batch. Default 5 seconds. */
-  readonly pollInterval?: Duration.DurationInput | undefined
-  /** Longest delay between polls. Default 60 seconds (or `pollInterval` when longer). */
-  readonly pollIntervalMax?: Duration.DurationInput | undefined
-  /** Most requests per batch (at most the executor's `maxRequests`). Default the executor's. */
-  readonly batchSize?: number | undefined
-  /** Follow-up batches for lines that expired or were cancelled. Default 4. */
-  readonly retries?: number | undefined
-  /** Read and write the `Cache`. Default true. */
-  readonly cache?: boolean | undefined
-  /** Expiry of the cache entries written. */
-  readonly timeToLive?: Duration.DurationInput | undefined
-  /** Refusals for a limit before a batch is split in two and the halves submitted. Default 3. */
-  readonly limitRetries?: number | undefined
-  /** Called after every change of a batch (status, counts), for progress displays. */
-  readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
-}
-
-/**
- * Where a job stands: its batches by status (plus `uploading` and `waiting` for ones not created
- * yet), and the request counts summed over them.
- *
- * @since 0.2.0
- * @category models
- */
-export interface Progress {
-  readonly batches: Readonly<Record<string, number>>
-  readonly requests: RequestCounts
-  /** Requests answered from the cache without a batch. */
-  readonly cached: number
-}
-
-/**
- * The results of {@link run}, in input order.
- *
- * @since 0.2.0
- * @category models
- */
-export interface BatchRunResult {
-  readonly results: ReadonlyArray<ItemResult>
-  /** Batches created (follow-ups and halves included). */
-  readonly batches: number
-}
-
-/**
- * Runs requests through the batch API of the `BatchExecutor` in context. Requests in the `Cache`
- * are answered from it and never uploaded; the rest are grouped by endpoint and model, split at
- * `batchSize` requests and the executor's byte limit, submitted, polled with backoff, and their
- * answers written to the cache under the same key an online call uses (so the RequestManager, or a
- * later run, reuses them). Lines that expire are resubmitted up to `retries` times; lines the API
- * refused (a 400) are failures; a batch refused for a limit waits and is tried again, in halves
- * when it keeps being refused. Fails only when the batch API itself cannot be used (a
- * `BatchError` such as a wrong key); every item otherwise gets its own result.
- *
- * @since 0.2.0
- * @category running
- * @example
- * ```ts
- * import { BatchExecutor, Cache } from "@fastllm/core"
- * import { OpenAiBatch } from "@fastllm/provider-openai"
- * import * as Effect from "effect/Effect"
- * import * as Layer from "effect/Layer"
- *
- * const program = BatchExecutor.run([
- *   { model: "gpt-4o-mini", messages: [{ role: "user", content: "Say hi" }] }
- * ], { pollInterval: "30 seconds" })
- *
- * Effect.runPromise(program.pipe(
- *   Effect.provide(Layer.merge(OpenAiBatch.layerConfig(), Cache.memory()))
- * ))
- * ```
- */
-export const run: (
-  requests: Iterable<Input>,
-  options?: Options
-) => Effect.Effect<BatchRunResult, BatchError, BatchExecutor | Cache> = internal.run
-
-/**
- * A group of lines that goes into one batch file, for {@link drive}. `load` reads its lines when
- * they are needed (upload, results), so a job holds only a few groups in memory at a time.
- *
- * @since 0.2.0
- * @category driving
- */
-export type Group = internal.Group
-
-/**
- * A line that is done: the answer, or the failure.
- *
- * @since 0.2.0
- * @category driving
- */
-export type Settled = internal.Settled
-
-/**
- * The steps {@link drive} records as it goes (before each upload and creation, after each, when
- * lines are settled, when a follow-up group is made, when a batch ended). {@link run} keeps them in
- * memory; the CLI writes them durably to its ledger so that a killed run resumes.
- *
- * @since 0.2.0
- * @category driving
- */
-export type Journal = internal.Journal
-
-/**
- * Runs groups through the `BatchExecutor` in context until every line is settled: uploads (two at
- * a time), creations (waiting out limit refusals, halving a group refused too often), polls with
- * backoff, result downloads (one at a time), follow-ups for expired lines up to `retries`. What
- * {@link run} and the CLI's `--batch-api` are made of.
- *
- * @since 0.2.0
- * @category driving
- */
-export const drive: (
-  groups: ReadonlyArray<Group>,
-  journal: Journal,
-  options: Options & { readonly cached?: number | undefined; readonly metadata?: Readonly<Record<string, string>> | undefined }
-) => Effect.Effect<void, BatchError, BatchExecutor> = (groups, journal, options) =>
-  internal.drive(groups, journal, { ...internal.driveOptions(options, options.cached ?? 0), metadata: options.metadata })
-
-/**
- * Splits lines into parts of at most `maxRequests` lines and `maxBytes` bytes, in order.
- *
- * @since 0.2.0
- * @category driving
- */
-export const chunk: <A>(
-  items: ReadonlyArray<A>,
-  bytes: (item: A) => number,
-  maxRequests: number,
-  maxBytes: number
-) => ReadonlyArray<ReadonlyArray<A>> = internal.chunk
-
-/**
- * The `Success` item result of an answer, as the RequestManager makes it.
- *
- * @since 0.2.0
- * @category constructors
- */
-export const success: (
-  index: number,
-  key: string,
-  response: ApiResponse,
-  fromCache: boolean,
-  deduplicated: boolean
-) => ItemResult = internal.success

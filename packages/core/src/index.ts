@@ -8,6 +8,8 @@
 export * as ApiRequest from "./ApiRequest.js"
 /** @since 0.2.0 */
 export * as BatchExecutor from "./BatchExecutor.js"
+/** @since 0.2.0 */
+export * as BatchJob from "./BatchJob.js"
 /** @since 0.1.0 */
 export * as BatchStats from "./BatchStats.js"
 /** @since 0.1.0 */

@@ -66,14 +66,14 @@ export const make = (options: Options = {}): Effect.Effect<BatchExecutor.BatchEx
  * @category layers
  * @example
  * ```ts
- * import { BatchExecutor, Cache } from "@fastllm/core"
+ * import { BatchJob, Cache } from "@fastllm/core"
  * import { OpenAiBatch } from "@fastllm/provider-openai"
  * import * as Effect from "effect/Effect"
  * import * as Layer from "effect/Layer"
  * import * as Redacted from "effect/Redacted"
  *
  * const BatchLive = Layer.merge(OpenAiBatch.layer({ apiKey: Redacted.make("sk-...") }), Cache.memory())
- * const program = BatchExecutor.run([{ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] }])
+ * const program = BatchJob.run([{ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] }])
  * Effect.runPromise(program.pipe(Effect.provide(BatchLive)))
  * ```
  */

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BatchExecutor, Cache, ChatResponse, RequestManager } from "@fastllm/core"
+import { BatchExecutor, BatchJob, Cache, ChatResponse, RequestManager } from "@fastllm/core"
 import { OpenAiBatch, OpenAiProvider } from "@fastllm/provider-openai"
 import { TestServer } from "@fastllm/testing"
 import * as Context from "effect/Context"
@@ -29,14 +29,14 @@ const text = (result: RequestManager.ItemResult) => {
   return response === undefined ? undefined : ChatResponse.text(response)
 }
 
-describe("OpenAiBatch + BatchExecutor.run", () => {
+describe("OpenAiBatch + BatchJob.run", () => {
   it.scopedLive("answers every item in input order, split into batches of --batch-size, and caches them for online runs", () =>
     Effect.gen(function*() {
       const { options, server } = yield* setup()
       const inputs = Array.from({ length: 250 }, (_, i) => chat(i))
       const cache = yield* Cache.makeMemory()
       const cacheLayer = Layer.succeed(Cache.Cache, cache)
-      const { batches, results } = yield* BatchExecutor.run(inputs, { ...fast, batchSize: 100 }).pipe(
+      const { batches, results } = yield* BatchJob.run(inputs, { ...fast, batchSize: 100 }).pipe(
         Effect.provide(Layer.merge(OpenAiBatch.layer(options), cacheLayer))
       )
       assert.strictEqual(batches, 3)
@@ -64,10 +64,10 @@ describe("OpenAiBatch + BatchExecutor.run", () => {
     Effect.gen(function*() {
       const { layer: fresh, server } = yield* setup()
       const layer = Layer.succeedContext(yield* Layer.build(fresh))
-      const first = yield* BatchExecutor.run([chat(1), chat(2)], fast).pipe(Effect.provide(layer))
+      const first = yield* BatchJob.run([chat(1), chat(2)], fast).pipe(Effect.provide(layer))
       assert.strictEqual(first.batches, 1)
       yield* server.reset
-      const again = yield* BatchExecutor.run([chat(1), chat(2), chat(3), chat(3)], fast).pipe(Effect.provide(layer))
+      const again = yield* BatchJob.run([chat(1), chat(2), chat(3), chat(3)], fast).pipe(Effect.provide(layer))
       assert.deepStrictEqual(again.results.map((r) => r._tag === "Success" && r.fromCache), [true, true, false, false])
       assert.isTrue(again.results[3]?._tag === "Success" && again.results[3].deduplicated)
       const files = (yield* server.stats).byPath["/v1/files"]
@@ -79,7 +79,7 @@ describe("OpenAiBatch + BatchExecutor.run", () => {
       const { layer, server } = yield* setup({ lineErrors: 0.2, seed: 7 })
       const inputs: Array<unknown> = Array.from({ length: 100 }, (_, i) => chat(i))
       inputs[5] = { model: "gpt-4o-mini", messages: "not a list" }
-      const { batches, results } = yield* BatchExecutor.run(inputs as never, fast).pipe(Effect.provide(layer))
+      const { batches, results } = yield* BatchJob.run(inputs as never, fast).pipe(Effect.provide(layer))
       assert.strictEqual(batches, 1)
       const failures = results.filter((r) => r._tag === "Failure")
       assert.isAbove(failures.length, 5)
@@ -97,12 +97,12 @@ describe("OpenAiBatch + BatchExecutor.run", () => {
     Effect.gen(function*() {
       const { layer } = yield* setup({ expireBatches: 1 })
       const inputs = Array.from({ length: 40 }, (_, i) => chat(i))
-      const retried = yield* BatchExecutor.run(inputs, fast).pipe(Effect.provide(layer))
+      const retried = yield* BatchJob.run(inputs, fast).pipe(Effect.provide(layer))
       assert.strictEqual(retried.batches, 2)
       assert.isTrue(retried.results.every((r) => r._tag === "Success"))
 
       const { layer: noRetries } = yield* setup({ expireBatches: 1 })
-      const given = yield* BatchExecutor.run(inputs, { ...fast, retries: 0 }).pipe(Effect.provide(noRetries))
+      const given = yield* BatchJob.run(inputs, { ...fast, retries: 0 }).pipe(Effect.provide(noRetries))
       const expired = given.results.filter((r) => r._tag === "Failure")
       assert.strictEqual(expired.length, 20)
       for (const failure of expired) {
@@ -114,12 +114,12 @@ describe("OpenAiBatch + BatchExecutor.run", () => {
     Effect.gen(function*() {
       const { layer } = yield* setup({ refuseCreations: 2 })
       const inputs = Array.from({ length: 30 }, (_, i) => chat(i))
-      const waited = yield* BatchExecutor.run(inputs, fast).pipe(Effect.provide(layer))
+      const waited = yield* BatchJob.run(inputs, fast).pipe(Effect.provide(layer))
       assert.strictEqual(waited.batches, 3) // two refused, the third ran
       assert.isTrue(waited.results.every((r) => r._tag === "Success"))
 
       const { layer: splitting } = yield* setup({ refuseCreations: 2 })
-      const halved = yield* BatchExecutor.run(inputs, { ...fast, limitRetries: 1 }).pipe(Effect.provide(splitting))
+      const halved = yield* BatchJob.run(inputs, { ...fast, limitRetries: 1 }).pipe(Effect.provide(splitting))
       assert.strictEqual(halved.batches, 4) // refused twice, then two halves of 15
       assert.isTrue(halved.results.every((r) => r._tag === "Success"))
     }))
@@ -127,7 +127,7 @@ describe("OpenAiBatch + BatchExecutor.run", () => {
   it.scopedLive("a batch that fails validation fails its lines with the reason", () =>
     Effect.gen(function*() {
       const { layer } = yield* setup({ failValidation: 1 })
-      const { results } = yield* BatchExecutor.run([chat(1), chat(2)], fast).pipe(Effect.provide(layer))
+      const { results } = yield* BatchJob.run([chat(1), chat(2)], fast).pipe(Effect.provide(layer))
       for (const result of results) {
         assert.isTrue(result._tag === "Failure" && result.error._tag === "ApiError")
         if (result._tag === "Failure") assert.include(result.error.message, "failed validation")
@@ -162,7 +162,7 @@ describe("OpenAiBatch + BatchExecutor.run", () => {
       const { server } = yield* setup()
       const wrong = "sk-wrong-key-abcdefghijkl"
       const layer = Layer.merge(OpenAiBatch.layer({ apiKey: Redacted.make(wrong), baseUrl: server.url }), Cache.memory())
-      const failed = yield* Effect.either(BatchExecutor.run([chat(1)], fast).pipe(Effect.provide(layer)))
+      const failed = yield* Effect.either(BatchJob.run([chat(1)], fast).pipe(Effect.provide(layer)))
       assert.isTrue(Either.isLeft(failed))
       if (Either.isLeft(failed)) {
         assert.strictEqual(failed.left.kind, "unauthorized")

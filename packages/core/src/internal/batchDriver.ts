@@ -10,8 +10,43 @@ import * as BE from "../BatchExecutor.js"
 import * as CacheModule from "../Cache.js"
 import { ApiError, type ProviderError } from "../LLMError.js"
 import * as RequestKey from "../RequestKey.js"
-import type * as RM from "../RequestManager.js"
+import type * as RM from "../ItemResult.js"
 import * as TokenStats from "../TokenStats.js"
+
+/** Options of a job. @internal */
+export interface Options {
+  /** First delay between polls of a batch. Default 5 seconds. */
+  readonly pollInterval?: Duration.DurationInput | undefined
+  /** Longest delay between polls. Default 60 seconds (or `pollInterval` when longer). */
+  readonly pollIntervalMax?: Duration.DurationInput | undefined
+  /** Most requests per batch (at most the executor's `maxRequests`). Default the executor's. */
+  readonly batchSize?: number | undefined
+  /** Follow-up batches for lines that expired or were cancelled. Default 4. */
+  readonly retries?: number | undefined
+  /** Read and write the `Cache`. Default true. */
+  readonly cache?: boolean | undefined
+  /** Expiry of the cache entries written. */
+  readonly timeToLive?: Duration.DurationInput | undefined
+  /** Refusals for a limit before a batch is split in two and the halves submitted. Default 3. */
+  readonly limitRetries?: number | undefined
+  /** Called after every change of a batch (status, counts), for progress displays. */
+  readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
+}
+
+/** Where a job stands. @internal */
+export interface Progress {
+  readonly batches: Readonly<Record<string, number>>
+  readonly requests: BE.RequestCounts
+  /** Requests answered from the cache without a batch. */
+  readonly cached: number
+}
+
+/** The results of a run, in input order. @internal */
+export interface BatchRunResult {
+  readonly results: ReadonlyArray<RM.ItemResult>
+  /** Batches created (follow-ups and halves included). */
+  readonly batches: number
+}
 
 /** A group of lines that goes into one batch file. @internal */
 export interface Group {
@@ -61,7 +96,7 @@ export interface DriveOptions {
   readonly limitRetries: number
   readonly metadata?: Readonly<Record<string, string>> | undefined
   readonly cached?: number | undefined
-  readonly onProgress?: ((progress: BE.Progress) => Effect.Effect<void>) | undefined
+  readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
 }
 
 /** Transient failures (network, 5xx) are retried with backoff; the rest fail at once. */
@@ -316,7 +351,7 @@ export const chunk = <A>(
 }
 
 /** @internal */
-export const driveOptions = (options: BE.Options, cached: number): DriveOptions => {
+export const driveOptions = (options: Options, cached: number): DriveOptions => {
   const pollInterval = Duration.decode(options.pollInterval ?? "5 seconds")
   const cap = Duration.decode(options.pollIntervalMax ?? "60 seconds")
   return {
@@ -354,8 +389,8 @@ export const success = (
 /** @internal */
 export const run = (
   requests: Iterable<ApiRequest.Input>,
-  options: BE.Options = {}
-): Effect.Effect<BE.BatchRunResult, BE.BatchError, BE.BatchExecutor | CacheModule.Cache> =>
+  options: Options = {}
+): Effect.Effect<BatchRunResult, BE.BatchError, BE.BatchExecutor | CacheModule.Cache> =>
   Effect.gen(function*() {
     const executor = yield* BE.BatchExecutor
     const cache = yield* CacheModule.Cache
