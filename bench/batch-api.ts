@@ -109,14 +109,16 @@ export const run = async (options: {
   return { rows, section }
 }
 
+const main = async (argv: ReadonlyArray<string>) => {
+  const at = argv.indexOf("--sizes")
+  const sizes = (at === -1 ? "1,100000,1000000" : argv[at + 1] ?? "").split(",").map(Number)
+  const { section } = await run({ sizes, batchSize: numberFlag(argv, "batch-size", 50_000), log: console.log })
+  console.log(`\n## ${section.title}\n\n${section.markdown}`)
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const argv = process.argv.slice(2)
-  const sizesIndex = argv.indexOf("--sizes")
-  const sizes = sizesIndex === -1 ? [1, 100_000, 1_000_000] : (argv[sizesIndex + 1] ?? "").split(",").map(Number)
-  run({ sizes, batchSize: numberFlag(argv, "batch-size", 50_000), log: console.log })
-    .then(({ section }) => console.log(`\n## ${section.title}\n\n${section.markdown}`))
-    .catch((error) => {
-      console.error(error)
-      process.exitCode = 1
-    })
+  main(process.argv.slice(2)).catch((error) => {
+    console.error(error)
+    process.exitCode = 1
+  })
 }
