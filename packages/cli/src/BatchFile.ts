@@ -18,6 +18,9 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as BatchLine from "./BatchLine.js"
 import * as CliError from "./CliError.js"
+import * as CustomIds from "./CustomIds.js"
+import * as FileErrors from "./FileErrors.js"
+import * as InputFile from "./InputFile.js"
 import * as Progress from "./Progress.js"
 
 /**
@@ -74,6 +77,11 @@ export interface Options {
   readonly onLine?: ((line: BatchLine.BatchOutputLine) => void) | undefined
   /** Runs the lines and makes their output lines. Default {@link managerRunner}; see `ResponseSchema`. */
   readonly runner?: Runner | undefined
+  /**
+   * Said once (through `log`) when the server first answers 404, e.g. "does the base URL need
+   * /v1?"; `{path}` is replaced by the request's path (`/chat/completions`).
+   */
+  readonly notFoundHint?: string | undefined
 }
 
 /**
@@ -112,6 +120,8 @@ export interface RunSummary {
   readonly lines: number
   /** Lines that report a failure. */
   readonly failed: number
+  /** Lines whose custom_id an earlier line already used (OpenAI's Batch API refuses such files). */
+  readonly duplicateCustomIds: number
 }
 
 /**
@@ -198,43 +208,26 @@ export const utf8Lines = <E, R>(
     )
   })
 
-const describe = (error: unknown): string =>
-  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
-    ? error.message
-    : String(error)
+const describe = FileErrors.describe
 
 /**
- * Checks that the input is a readable file and the output writable (creating `OUTPUT.partial`),
- * before any request is made; returns the number of non-blank input lines.
+ * Checks that the input can be read, before any request is made; returns the number of non-blank
+ * input lines of a file, or undefined for a stream (`-`, `/dev/stdin`, a pipe), which is read only
+ * once. It writes nothing: the output is checked and locked by the command (`OutputLock`), and
+ * `OUTPUT.partial` is created only when the run starts, so a run that fails its set-up leaves none.
  *
  * @since 0.1.0
  * @category combinators
  */
 export const prepare = (
   options: Pick<Options, "input" | "output">
-): Effect.Effect<number, ConfigurationError, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const info = yield* fs.stat(options.input).pipe(
-      Effect.mapError((e) => new ConfigurationError({ reason: `Cannot read input ${options.input}: ${describe(e)}` }))
-    )
-    if (info.type !== "File") {
-      return yield* new ConfigurationError({ reason: `Cannot read input ${options.input}: not a file` })
-    }
-    const total = yield* countLines(options.input).pipe(
-      Effect.mapError((e) => new ConfigurationError({ reason: `Cannot read input ${options.input}: ${describe(e)}` }))
-    )
-    const partial = options.output === undefined ? undefined : `${options.output}.partial`
-    if (partial !== undefined) {
-      yield* fs.writeFileString(partial, "").pipe(
-        Effect.mapError((e) =>
-          new ConfigurationError({ reason: `Cannot write output ${options.output}: ${describe(e)}` })
-        )
-      )
-    }
-
-    return total
-  })
+): Effect.Effect<number | undefined, ConfigurationError, FileSystem.FileSystem> =>
+  Effect.flatMap(InputFile.kind(options.input), (kind) =>
+    kind === "Stream"
+      ? Effect.succeed(undefined)
+      : countLines(options.input).pipe(
+        Effect.mapError((e) => new ConfigurationError({ reason: `Cannot read input ${options.input}: ${describe(e)}` }))
+      ))
 
 /**
  * Runs a batch file with the RequestManager in context and returns the final stats.
@@ -244,7 +237,11 @@ export const prepare = (
  */
 export const run = (
   options: Options
-): Effect.Effect<RunSummary, ConfigurationError, RequestManager.RequestManager | FileSystem.FileSystem> =>
+): Effect.Effect<
+  RunSummary,
+  ConfigurationError | CliError.OutputClosed,
+  RequestManager.RequestManager | FileSystem.FileSystem
+> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const manager = yield* RequestManager.RequestManager
@@ -252,12 +249,15 @@ export const run = (
     const startedAt = yield* Clock.currentTimeMillis
 
     const total = options.prepared ?? (yield* prepare(options))
+    const inputKind = yield* InputFile.kind(options.input)
     const partial = options.output === undefined ? undefined : `${options.output}.partial`
 
     let lines = 0
     let failed = 0
-    const inputs = fs.stream(options.input, { chunkSize: 256 * 1024 }).pipe(
-      Stream.mapError((e) => new ConfigurationError({ reason: `Cannot read input ${options.input}: ${describe(e)}` })),
+    const duplicates = CustomIds.tracker((text) => log(`fastllm: warning: ${text}\n`))
+    let notFoundHint = options.notFoundHint
+    const inputs = InputFile.bytes(options.input, inputKind).pipe(
+      Stream.provideService(FileSystem.FileSystem, fs),
       utf8Lines,
       Stream.zipWithIndex,
       Stream.filter(([decoded]) => decoded.text.trim() !== ""),
@@ -266,6 +266,7 @@ export const run = (
         const parsed = decoded.valid
           ? BatchLine.parse(text, lineIndex + 1, { model: options.model })
           : BatchLine.invalidUtf8(text, lineIndex + 1)
+        duplicates.see(parsed)
         // A line that is not a request still takes its slot (and is counted as failed by the
         // manager); its output line is the parse error, not the placeholder's.
         return { meta: parsed, request: parsed._tag === "Request" ? parsed.input : null }
@@ -273,7 +274,11 @@ export const run = (
     )
 
     const outputText = (options.runner ?? managerRunner)(inputs, total).pipe(
-      Stream.map(({ line }) => {
+      Stream.map(({ meta: parsed, line }) => {
+        if (notFoundHint !== undefined && line.response?.status_code === 404 && parsed._tag === "Request") {
+          log(`fastllm: ${notFoundHint.replace("{path}", BatchLine.pathOf(parsed))}\n`)
+          notFoundHint = undefined
+        }
         lines++
         if (BatchLine.isFailure(line)) failed++
         options.onLine?.(line)
@@ -286,8 +291,10 @@ export const run = (
 
     const writeError = (e: unknown) =>
       new ConfigurationError({ reason: `Cannot write output ${options.output ?? "(stdout)"}: ${describe(e)}` })
-    const sink: Sink.Sink<void, string, never, ConfigurationError> = partial === undefined
-      ? NodeSink.fromWritable(() => process.stdout, writeError, { endOnDone: false })
+    // A reader that went away (`fastllm run x.jsonl | head`) ends the run quietly: not an error.
+    const stdoutError = (e: unknown) => FileErrors.code(e) === "EPIPE" ? new CliError.OutputClosed() : writeError(e)
+    const sink: Sink.Sink<void, string, never, ConfigurationError | CliError.OutputClosed> = partial === undefined
+      ? NodeSink.fromWritable(() => process.stdout, stdoutError, { endOnDone: false })
       : Sink.mapInput(fs.sink(partial), (text: string) => new TextEncoder().encode(text)).pipe(Sink.mapError(writeError))
 
     const mode = options.progress ?? "none"
@@ -323,12 +330,15 @@ export const run = (
     }
     const stats = yield* manager.snapshot
     const wallMillis = (yield* Clock.currentTimeMillis) - startedAt
-    if (options.summary === true) log(Progress.summary(stats, wallMillis) + "\n")
+    if (options.summary === true) {
+      log(Progress.summary(stats, wallMillis) + "\n")
+      if (duplicates.count() > 0) log(`  ${CustomIds.summary(duplicates.count())}\n`)
+    }
     if (options.statsJson !== undefined) {
       const statsJson = options.statsJson
-      yield* fs.writeFileString(statsJson, JSON.stringify({ ...stats, wallMillis, lines, failed }, null, 2) + "\n").pipe(
+      yield* fs.writeFileString(statsJson, JSON.stringify({ ...stats, wallMillis, lines, failed, duplicateCustomIds: duplicates.count() }, null, 2) + "\n").pipe(
         Effect.mapError((e) => new ConfigurationError({ reason: `Cannot write stats ${statsJson}: ${describe(e)}` }))
       )
     }
-    return { stats, wallMillis, lines, failed }
+    return { stats, wallMillis, lines, failed, duplicateCustomIds: duplicates.count() }
   })

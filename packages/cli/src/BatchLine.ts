@@ -273,3 +273,18 @@ export const toOutput = (parsed: ParsedLine, result: RequestManager.ItemResult):
  */
 export const isFailure = (line: BatchOutputLine): boolean =>
   line.error !== null || (line.response !== null && line.response.status_code !== 200)
+
+/**
+ * The API path a request line goes to: `/embeddings` for an embedding request, else
+ * `/chat/completions`.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const pathOf = (parsed: Extract<ParsedLine, { readonly _tag: "Request" }>): string => {
+  const input = parsed.input
+  if (!isRecord(input)) return "/chat/completions"
+  const body = isRecord(input.request) ? input.request : input
+  const embedding = input._tag === "Embedding" || (input._tag === undefined && "input" in body && !("messages" in body))
+  return embedding ? "/embeddings" : "/chat/completions"
+}

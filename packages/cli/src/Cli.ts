@@ -5,15 +5,19 @@
  *
  * @since 0.1.0
  */
+import type * as CliApp from "@effect/cli/CliApp"
+import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
-import type * as CliApp from "@effect/cli/CliApp"
 import * as Effect from "effect/Effect"
 import * as Batches from "./Batches.js"
 import * as CliError from "./CliError.js"
+import * as Flags from "./Flags.js"
+import * as HelpConsole from "./HelpConsole.js"
 import * as MockServer from "./MockServer.js"
 import * as RunCommand from "./RunCommand.js"
 import * as View from "./View.js"
+import * as Typos from "./Typos.js"
 
 /**
  * The run finished but some items failed (exit code 1).
@@ -31,11 +35,11 @@ export const ItemsFailed = CliError.ItemsFailed
 export type ItemsFailed = CliError.ItemsFailed
 
 /**
- * @deprecated since 0.2.0: use `RunCommand.parseDuration`.
+ * @deprecated since 0.2.0: use `Flags.parseDuration`.
  * @since 0.1.0
  * @category parsing
  */
-export const parseDuration = RunCommand.parseDuration
+export const parseDuration = Flags.parseDuration
 
 /**
  * @deprecated since 0.2.0: use `RunCommand.defaultCacheDirectory`.
@@ -91,17 +95,34 @@ export const command = Command.make("fastllm").pipe(
 const cli = Command.run(command, { name: "fastllm", version: "0.1.0" })
 
 /**
+ * The help's settings: no @effect/cli built-ins (`--wizard`, `--completions`, ...) and no generic
+ * type lines ("A user-defined piece of text."); each description says its default instead.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const cliConfig = CliConfig.layer({ showBuiltIns: false, showTypes: false })
+
+/**
  * Runs the CLI on `argv` (as `process.argv`: runtime and script first) and returns the exit code.
- * Errors are printed to stderr here.
+ * Errors are printed to stderr here (a closed stdout ends the run quietly).
  *
  * @since 0.1.0
  * @category running
  */
-export const main = (argv: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> =>
-  cli(argv).pipe(
+export const main = (argv: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> => {
+  const typo = Typos.check(command, argv.slice(2))
+  if (typo !== undefined) {
+    return Effect.as(Effect.sync(() => process.stderr.write(`fastllm: ${typo}\n`)), 2)
+  }
+  return cli(argv).pipe(
     Effect.as(0),
     Effect.catchAll((error) => {
       if (ValidationError.isValidationError(error)) return Effect.succeed(2) // @effect/cli printed it
+      if (error._tag === "OutputClosed") return Effect.succeed(CliError.exitCode(error))
       return Effect.as(Effect.sync(() => process.stderr.write(`fastllm: ${error.message}\n`)), CliError.exitCode(error))
-    })
+    }),
+    HelpConsole.plainWhenPiped,
+    Effect.provide(cliConfig)
   )
+}

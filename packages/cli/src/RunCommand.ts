@@ -9,7 +9,9 @@ import { DiskCache } from "@fastllm/cache-disk"
 import { OpenAiConfig } from "@fastllm/provider-openai"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -22,25 +24,10 @@ import * as BatchFile from "./BatchFile.js"
 import * as ResponseSchema from "./ResponseSchema.js"
 import { ConfigurationError, ItemsFailed } from "./CliError.js"
 import * as View from "./View.js"
-
-/**
- * Parses a duration: `30` (seconds), `500ms`, `30s`, `5m`, `2h`, `7d`, or Effect's `"30 seconds"`.
- *
- * @since 0.1.0
- * @category parsing
- */
-export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text)
-  if (match !== null) {
-    const value = Number(match[1])
-    const unit = match[2] ?? "s"
-    const millis = unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : unit === "h" ? 3_600_000 : 86_400_000
-    return Option.some(Duration.millis(value * millis))
-  }
-  const long = /^\s*(\d+(?:\.\d+)?)\s+(millis|seconds?|minutes?|hours?|days?|weeks?)\s*$/.exec(text)
-  if (long !== null) return Option.some(Duration.decode(`${Number(long[1])} ${long[2]}` as Duration.DurationInput))
-  return Option.none()
-}
+import * as Flags from "./Flags.js"
+import * as HeaderFlag from "./HeaderFlag.js"
+import * as OutputLock from "./OutputLock.js"
+import * as Preflight from "./Preflight.js"
 
 /**
  * The default cache directory: `$FASTLLM_CACHE_DIR`, else `.fastllm-cache` in the current
@@ -61,72 +48,97 @@ const diskCacheLayer = (path: string, timeToLive: Duration.Duration | undefined)
   )
 
 const runOptions = {
-  input: Args.file({ name: "INPUT.jsonl" }).pipe(
-    Args.withDescription("JSONL file: OpenAI Batch API lines ({custom_id, method, url, body}) or bare request bodies")
+  input: Args.text({ name: "INPUT.jsonl" }).pipe(
+    Args.withDescription(
+      "JSONL file: OpenAI Batch API lines ({custom_id, method, url, body}) or bare request bodies. " +
+        "`-` (or /dev/stdin, a pipe) reads standard input: no ETA, and resuming after a crash needs the same lines piped in again"
+    )
   ),
-  output: Options.file("output").pipe(
+  output: Options.text("output").pipe(
     Options.withPseudoName("PATH"),
     Options.withAlias("o"),
-    Options.withDescription("Output JSONL (OpenAI Batch output format, input order); stdout when omitted"),
+    Options.withDescription(
+      "Output JSONL (OpenAI Batch output format, input order), written as PATH.partial and renamed at the end; " +
+        "one run at a time per PATH (PATH.lock) (default: stdout)"
+    ),
     Options.optional
   ),
-  concurrency: Options.integer("concurrency").pipe(
-    Options.withPseudoName("N"),
-    Options.withDescription("Maximum requests in flight"),
-    Options.withDefault(64)
-  ),
-  rpm: Options.integer("rpm").pipe(Options.withPseudoName("N"), Options.withDescription("Requests-per-minute budget"), Options.optional),
-  tpm: Options.integer("tpm").pipe(Options.withPseudoName("N"), Options.withDescription("Tokens-per-minute budget"), Options.optional),
-  rateBurst: Options.text("rate-burst").pipe(
-    Options.withPseudoName("DURATION"),
-    Options.withDescription("How much of a rate limit may go at once (budgets are paced; default 1s)"),
-    Options.optional
-  ),
-  window: Options.integer("window").pipe(
-    Options.withPseudoName("N"),
-    Options.withDescription("Items in progress at once (default 2 x concurrency)"),
+  concurrency: Flags.integerWithDefault("concurrency", { description: "Maximum requests in flight", min: 1, fallback: 64 }),
+  rpm: Flags.integer("rpm", { description: "Requests-per-minute budget (default: none)", min: 1 }).pipe(Options.optional),
+  tpm: Flags.integer("tpm", { description: "Tokens-per-minute budget (default: none)", min: 1 }).pipe(Options.optional),
+  rateBurst: Flags.duration("rate-burst", {
+    description: "How much of a rate limit may go at once (budgets are paced)",
+    fallback: "1s"
+  }).pipe(Options.optional),
+  window: Flags.integer("window", { description: "Items in progress at once (default: 2 x concurrency)", min: 1 }).pipe(
     Options.optional
   ),
   noAdaptive: Options.boolean("no-adaptive-concurrency").pipe(
     Options.withDescription("Keep --concurrency fixed (default: cut it on bursts of 429s/timeouts, grow it back)")
   ),
-  timeout: Options.text("timeout").pipe(
-    Options.withPseudoName("DURATION"),
-    Options.withDescription("Timeout of each attempt: 30s, 2m, 500ms, or seconds"),
-    Options.withDefault("60s")
+  timeout: Flags.duration("timeout", { description: "Timeout of each attempt: 30s, 2m, 500ms, or seconds", fallback: "60s" }).pipe(
+    Options.withDefault(Duration.seconds(60))
   ),
-  retries: Options.integer("retries").pipe(
-    Options.withPseudoName("N"),
-    Options.withDescription("Retries after the first attempt (retryable errors only)"),
-    Options.withDefault(4)
-  ),
+  retries: Flags.integerWithDefault("retries", {
+    description: "Retries after the first attempt (retryable errors only)",
+    min: 0,
+    fallback: 4
+  }),
   cache: Options.text("cache").pipe(
     Options.withPseudoName("PATH"),
-    Options.withDescription("Disk cache directory (default $FASTLLM_CACHE_DIR or ./.fastllm-cache)"),
+    Options.withDescription("Disk cache directory (default: $FASTLLM_CACHE_DIR, else ./.fastllm-cache)"),
     Options.optional
   ),
   noCache: Options.boolean("no-cache").pipe(Options.withDescription("Do not read or write the cache")),
-  ttl: Options.text("ttl").pipe(
-    Options.withPseudoName("DURATION"),
-    Options.withDescription("Expiry of the cache entries written: 7d, 12h, 30m ... (default: never)"),
+  ttl: Flags.duration("ttl", { description: "Expiry of the cache entries written: 7d, 12h, 30m ...", fallback: "never" }).pipe(
     Options.optional
   ),
   baseUrl: Options.text("base-url").pipe(
     Options.withPseudoName("URL"),
-    Options.withDescription("OpenAI-compatible API base URL incl. /v1 (default $OPENAI_BASE_URL, else OpenAI)"),
+    Options.withDescription(
+      "OpenAI-compatible API base URL, including /v1 (default: $OPENAI_BASE_URL, else https://api.openai.com/v1)"
+    ),
     Options.optional
+  ),
+  azureEndpoint: Options.text("azure-endpoint").pipe(
+    Options.withPseudoName("URL"),
+    Options.withDescription(
+      "Azure OpenAI resource, e.g. https://NAME.openai.azure.com: key from $AZURE_OPENAI_API_KEY sent as api-key, " +
+        "requests to /openai/deployments/{model}/... (default: $AZURE_OPENAI_ENDPOINT)"
+    ),
+    Options.optional
+  ),
+  apiVersion: Options.text("api-version").pipe(
+    Options.withPseudoName("VERSION"),
+    Options.withDescription("Azure OpenAI api-version, e.g. 2024-10-21 (default: $OPENAI_API_VERSION)"),
+    Options.optional
+  ),
+  header: Options.text("header").pipe(
+    Options.withPseudoName("NAME=VALUE"),
+    Options.withDescription(
+      "Extra request header, repeatable (e.g. for a gateway). Values that look secret (authorization, key, token, " +
+        "cookie... headers; Bearer/sk- values) are redacted like the API key"
+    ),
+    Options.mapEffect((text) =>
+      Either.match(HeaderFlag.parse(text), {
+        onLeft: (reason) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(reason))),
+        onRight: Effect.succeed
+      })
+    ),
+    Options.repeated
   ),
   model: Options.text("model").pipe(Options.withPseudoName("NAME"), Options.withDescription("Use this model for every request"), Options.optional),
   quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("No progress, no summary")),
   progress: Options.choice("progress", ["auto", "bar", "log", "none"]).pipe(
-    Options.withDescription("Progress display: a bar on a terminal, a log line every few seconds otherwise"),
+    Options.withDescription(
+      "Progress display: auto is a bar on a terminal, a log line every few seconds otherwise (default: auto)"
+    ),
     Options.withDefault("auto")
   ),
-  progressInterval: Options.text("progress-interval").pipe(
-    Options.withPseudoName("DURATION"),
-    Options.withDescription("Time between progress updates (default 200ms for the bar, 5s for log lines)"),
-    Options.optional
-  ),
+  progressInterval: Flags.duration("progress-interval", {
+    description: "Time between progress updates",
+    fallback: "200ms for the bar, 5s for log lines"
+  }).pipe(Options.optional),
   responseSchema: ResponseSchema.option,
   statsJson: Options.text("stats-json").pipe(
     Options.withPseudoName("PATH"),
@@ -147,25 +159,46 @@ const readConfig = <A>(config: Config.Config<A>): Effect.Effect<A, Configuration
   Effect.mapError(config, (error) => new ConfigurationError({ reason: `Configuration: ${String(error)}` }))
 
 /** The provider's settings: the environment (`OpenAiConfig`, the one reader) under the flags. */
-const providerSettings = (args: Pick<RunArgs, "baseUrl">) =>
+const providerSettings = (args: Pick<RunArgs, "baseUrl" | "azureEndpoint" | "apiVersion" | "header">) =>
   Effect.gen(function*() {
     const env = yield* readConfig(OpenAiConfig.environment)
-    const resolved = OpenAiConfig.resolve({ ...env, baseUrl: Option.getOrElse(args.baseUrl, () => env.baseUrl) })
-    return yield* Either.isRight(resolved)
-      ? Effect.succeed(resolved.right)
-      : Effect.fail(new ConfigurationError({ reason: `Configuration: ${String(resolved.left)}` }))
+    const resolved = OpenAiConfig.resolve({
+      ...env,
+      baseUrl: Option.getOrElse(args.baseUrl, () => env.baseUrl),
+      azureEndpoint: Option.getOrElse(args.azureEndpoint, () => env.azureEndpoint),
+      apiVersion: Option.getOrElse(args.apiVersion, () => env.apiVersion)
+    })
+    if (Either.isLeft(resolved)) {
+      return yield* new ConfigurationError({ reason: `Configuration: ${String(resolved.left)}` })
+    }
+    const headers = args.header.length === 0 ? undefined : Object.fromEntries(args.header)
+    return { ...resolved.right, headers }
   })
 
-const invalid = (reason: string) => Effect.fail(new ConfigurationError({ reason }))
+/** "does the base URL need /v1?": for a base URL given without a version path. */
+const notFoundHint = (settings: { readonly baseUrl?: string | undefined; readonly azure?: unknown }) => {
+  if (settings.baseUrl === undefined || settings.azure !== undefined) return undefined
+  const path = URL.canParse(settings.baseUrl) ? new URL(settings.baseUrl).pathname : settings.baseUrl
+  return /\/v\d+[a-z]*\/?$/.test(path)
+    ? undefined
+    : "the server answered 404 for {path}: does the base URL need /v1? (e.g. --base-url " +
+      `${settings.baseUrl.replace(/\/+$/, "")}/v1)`
+}
 
-const durationOption = (name: string, text: string) =>
-  Option.match(parseDuration(text), {
-    onNone: () => invalid(`--${name} ${JSON.stringify(text)} is not a duration (try 30s, 5m, 2h, 7d)`),
-    onSome: Effect.succeed
+/**
+ * Checks every path the run writes before the first request: the input is readable, the
+ * `--stats-json` file and the cache directory writable; then takes the output's lock.
+ */
+const setUp = (args: RunArgs, cachePath: string | undefined) =>
+  Effect.gen(function*() {
+    const output = Option.getOrUndefined(args.output)
+    const prepared = yield* BatchFile.prepare({ input: args.input, output })
+    if (output !== undefined) yield* Preflight.writableFile(output, "Cannot write output")
+    if (Option.isSome(args.statsJson)) yield* Preflight.writableFile(args.statsJson.value, "Cannot write stats")
+    if (cachePath !== undefined) yield* Preflight.writableDirectory(cachePath, "Cannot use the cache at")
+    if (output !== undefined) yield* OutputLock.acquire(output)
+    return prepared
   })
-
-const positive = (name: string, value: number) =>
-  value >= 1 ? Effect.succeed(value) : invalid(`--${name} must be at least 1, got ${value}`)
 
 /**
  * The handler of `fastllm run`.
@@ -174,27 +207,23 @@ const positive = (name: string, value: number) =>
  * @category commands
  */
 export const runHandler = (args: RunArgs) =>
-  Effect.gen(function*() {
-    const concurrency = yield* positive("concurrency", args.concurrency)
-    if (args.retries < 0) return yield* invalid(`--retries must be 0 or more, got ${args.retries}`)
-    const rpm = Option.isSome(args.rpm) ? yield* positive("rpm", args.rpm.value) : undefined
-    const tpm = Option.isSome(args.tpm) ? yield* positive("tpm", args.tpm.value) : undefined
-    const burst = Option.isSome(args.rateBurst) ? yield* durationOption("rate-burst", args.rateBurst.value) : undefined
-    const window = Option.isSome(args.window) ? yield* positive("window", args.window.value) : undefined
-    const timeout = yield* durationOption("timeout", args.timeout)
-    const ttl = Option.isSome(args.ttl) ? yield* durationOption("ttl", args.ttl.value) : undefined
-    const progressInterval = Option.isSome(args.progressInterval)
-      ? yield* durationOption("progress-interval", args.progressInterval.value)
-      : undefined
+  Effect.scoped(Effect.gen(function*() {
+    const concurrency = args.concurrency
+    const ttl = Option.getOrUndefined(args.ttl)
+    const progressInterval = Option.getOrUndefined(args.progressInterval)
     const settings = yield* providerSettings(args)
-    const cachePath = Option.isSome(args.cache) ? args.cache.value : yield* readConfig(defaultCacheDirectory)
+    const cachePath = args.noCache
+      ? undefined
+      : Option.isSome(args.cache)
+      ? args.cache.value
+      : yield* readConfig(defaultCacheDirectory)
     const log = (text: string) => void process.stderr.write(text)
     const output = Option.getOrUndefined(args.output)
-    // Fail on an unreadable input or unwritable output before starting anything.
-    const prepared = yield* BatchFile.prepare({ input: args.input, output })
+    // Nothing is sent before every path is checked and the output is ours.
+    const prepared = yield* setUp(args, cachePath)
     const responseSchema = Option.isSome(args.responseSchema) ? yield* ResponseSchema.load(args.responseSchema.value) : undefined
 
-    const cacheLayer: Layer.Layer<Cache.Cache, ConfigurationError> = args.noCache
+    const cacheLayer: Layer.Layer<Cache.Cache, ConfigurationError> = cachePath === undefined
       ? Cache.none
       : diskCacheLayer(cachePath, ttl)
     const providerLayer = AutoProvider.layer({
@@ -205,11 +234,11 @@ export const runHandler = (args: RunArgs) =>
     const managerLayer = RequestManager.layer({
       concurrency,
       maxRetries: args.retries,
-      timeout,
-      requestsPerMinute: rpm,
-      tokensPerMinute: tpm,
-      burst,
-      window,
+      timeout: args.timeout,
+      requestsPerMinute: Option.getOrUndefined(args.rpm),
+      tokensPerMinute: Option.getOrUndefined(args.tpm),
+      burst: Option.getOrUndefined(args.rateBurst),
+      window: Option.getOrUndefined(args.window),
       adaptiveConcurrency: !args.noAdaptive,
       timeToLive: ttl,
       cache: !args.noCache
@@ -243,7 +272,8 @@ export const runHandler = (args: RunArgs) =>
       summary: !args.quiet,
       statsJson: Option.getOrUndefined(args.statsJson),
       log,
-      runner: responseSchema && ResponseSchema.runner(responseSchema, args.quiet ? undefined : log)
+      runner: responseSchema && ResponseSchema.runner(responseSchema, args.quiet ? undefined : log),
+      notFoundHint: notFoundHint(settings)
     })).pipe(
       Effect.provide(managerLayer),
       Effect.onInterrupt(() =>
@@ -256,8 +286,10 @@ export const runHandler = (args: RunArgs) =>
         )
       )
     )
-    if (outcome.failed > 0) return yield* new ItemsFailed({ failed: outcome.failed, total: outcome.lines })
-  })
+    if (outcome.failed > 0) {
+      return yield* new ItemsFailed({ failed: outcome.failed, total: outcome.lines, cached: !args.noCache })
+    }
+  }))
 
 /**
  * The `run` command, for `Command.withSubcommands`.
@@ -268,8 +300,13 @@ export const runHandler = (args: RunArgs) =>
 export const command = Command.make("run", runOptions, runHandler).pipe(
   Command.withDescription(
     "Run every request of a JSONL file (chat completions and embeddings) and write the answers as JSONL, " +
-      "in input order. Answers are cached: rerunning after a crash only sends what is missing. " +
-      "Env: OPENAI_API_KEY, OPENAI_BASE_URL; with neither, a built-in local test server answers."
+      "in input order. Answers are cached: rerunning after a crash only sends what is missing " +
+      "(for input from stdin, pipe the same lines in again). " +
+      "Env: OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID, OPENAI_TIMEOUT; Azure: AZURE_OPENAI_API_KEY, " +
+      "AZURE_OPENAI_ENDPOINT, OPENAI_API_VERSION; HTTPS_PROXY, HTTP_PROXY, NO_PROXY. " +
+      "With no key and no base URL, a built-in local test server answers. " +
+      "Exit codes: 0 all succeeded, 1 some items failed, 2 usage or configuration error (nothing sent), " +
+      "130 interrupted, 141 stdout closed."
   )
 )
 

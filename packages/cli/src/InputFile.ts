@@ -1,0 +1,74 @@
+/**
+ * Where a run's lines come from: a regular file (read twice: once to count its lines for the
+ * progress bar and ETA, then to run them), or a stream that can be read only once: `-` (standard
+ * input), `/dev/stdin`, a named pipe or a process substitution (`<(head -5 x.jsonl)`). A stream
+ * has no known total, so its progress shows no ETA. A crashed run over a stream resumes only when
+ * the same lines are piped in again.
+ *
+ * @since 0.2.0
+ */
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
+import { ConfigurationError } from "./CliError.js"
+import * as FileErrors from "./FileErrors.js"
+
+/**
+ * The input name that means standard input.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const stdin = "-"
+
+/**
+ * What an input is: a `File` to read (and count) from disk, or a `Stream` read once.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Kind = "File" | "Stream"
+
+const cannotRead = (input: string, error: unknown) =>
+  new ConfigurationError({ reason: `Cannot read input ${input === stdin ? "(stdin)" : input}: ${FileErrors.describe(error)}` })
+
+/**
+ * Checks that the input can be read and says what it is.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const kind = (input: string): Effect.Effect<Kind, ConfigurationError, FileSystem.FileSystem> =>
+  input === stdin
+    ? Effect.succeed("Stream")
+    : Effect.flatMap(FileSystem.FileSystem, (fileSystem) =>
+      fileSystem.stat(input).pipe(
+        Effect.mapError((error) => cannotRead(input, error)),
+        Effect.flatMap((info) =>
+          info.type === "File"
+            ? Effect.succeed<Kind>("File")
+            : info.type === "FIFO" || info.type === "CharacterDevice" || info.type === "Socket"
+            ? Effect.succeed<Kind>("Stream")
+            : Effect.fail(new ConfigurationError({ reason: `Cannot read input ${input}: not a file (${info.type})` }))
+        )
+      ))
+
+/**
+ * The input's bytes, read once, in chunks.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const bytes = (
+  input: string,
+  inputKind: Kind
+): Stream.Stream<Uint8Array, ConfigurationError, FileSystem.FileSystem> => {
+  if (input === stdin) return NodeStream.fromReadable(() => process.stdin, (error) => cannotRead(input, error))
+  if (inputKind === "Stream") {
+    return NodeStream.fromReadable(() => fs.createReadStream(input), (error) => cannotRead(input, error))
+  }
+  return Stream.unwrap(Effect.map(FileSystem.FileSystem, (fileSystem) =>
+    fileSystem.stream(input, { chunkSize: 256 * 1024 }).pipe(Stream.mapError((error) => cannotRead(input, error)))))
+}
