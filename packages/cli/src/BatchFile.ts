@@ -8,7 +8,6 @@
  */
 import { RequestManager } from "@fastllm/core"
 import type { BatchStats } from "@fastllm/core"
-import * as NodeSink from "@effect/platform-node/NodeSink"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -211,6 +210,29 @@ export const utf8Lines = <E, R>(
 const describe = FileErrors.describe
 
 /**
+ * Writes to stdout, one write at a time (the callback is the backpressure). A reader that goes
+ * away fails the write (EPIPE) instead of crashing the process with an unhandled 'error' event,
+ * which `NodeSink.fromWritable` let through.
+ */
+const stdoutSink = <E>(onError: (error: unknown) => E): Sink.Sink<void, string, never, E> =>
+  Sink.unwrapScoped(Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const ignore = () => {}
+        process.stdout.on("error", ignore)
+        return ignore
+      }),
+      (ignore) => Effect.sync(() => process.stdout.off("error", ignore))
+    ),
+    () =>
+      Sink.forEach((text: string) =>
+        Effect.async<void, E>((resume) => {
+          process.stdout.write(text, (error) => resume(error == null ? Effect.void : Effect.fail(onError(error))))
+        })
+      )
+  ))
+
+/**
  * Checks that the input can be read, before any request is made; returns the number of non-blank
  * input lines of a file, or undefined for a stream (`-`, `/dev/stdin`, a pipe), which is read only
  * once. It writes nothing: the output is checked and locked by the command (`OutputLock`), and
@@ -294,7 +316,7 @@ export const run = (
     // A reader that went away (`fastllm run x.jsonl | head`) ends the run quietly: not an error.
     const stdoutError = (e: unknown) => FileErrors.code(e) === "EPIPE" ? new CliError.OutputClosed() : writeError(e)
     const sink: Sink.Sink<void, string, never, ConfigurationError | CliError.OutputClosed> = partial === undefined
-      ? NodeSink.fromWritable(() => process.stdout, stdoutError, { endOnDone: false })
+      ? stdoutSink(stdoutError)
       : Sink.mapInput(fs.sink(partial), (text: string) => new TextEncoder().encode(text)).pipe(Sink.mapError(writeError))
 
     const mode = options.progress ?? "none"

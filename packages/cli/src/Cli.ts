@@ -14,6 +14,7 @@ import * as Batches from "./Batches.js"
 import * as CliError from "./CliError.js"
 import * as Flags from "./Flags.js"
 import * as HelpConsole from "./HelpConsole.js"
+import * as InputFile from "./InputFile.js"
 import * as MockServer from "./MockServer.js"
 import * as RunCommand from "./RunCommand.js"
 import * as View from "./View.js"
@@ -95,13 +96,13 @@ export const command = Command.make("fastllm").pipe(
 const cli = Command.run(command, { name: "fastllm", version: "0.1.0" })
 
 /**
- * The help's settings: no @effect/cli built-ins (`--wizard`, `--completions`, ...) and no generic
- * type lines ("A user-defined piece of text."); each description says its default instead.
+ * The help's settings: no @effect/cli built-ins (`--wizard`, `--completions`, ...); the generic
+ * type lines go in `HelpConsole`, and each description says its default.
  *
  * @since 0.2.0
  * @category layers
  */
-export const cliConfig = CliConfig.layer({ showBuiltIns: false, showTypes: false })
+export const cliConfig = CliConfig.layer({ showBuiltIns: false })
 
 /**
  * Runs the CLI on `argv` (as `process.argv`: runtime and script first) and returns the exit code.
@@ -111,11 +112,13 @@ export const cliConfig = CliConfig.layer({ showBuiltIns: false, showTypes: false
  * @category running
  */
 export const main = (argv: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> => {
-  const typo = Typos.check(command, argv.slice(2))
+  // @effect/cli reads a lone "-" as an option; the input "-" (stdin) is passed on as /dev/stdin
+  const args = argv.slice(2).map((arg) => arg === "-" ? InputFile.devStdin : arg)
+  const typo = Typos.check(command, args)
   if (typo !== undefined) {
     return Effect.as(Effect.sync(() => process.stderr.write(`fastllm: ${typo}\n`)), 2)
   }
-  return cli(argv).pipe(
+  return cli([...argv.slice(0, 2), ...args]).pipe(
     Effect.as(0),
     Effect.catchAll((error) => {
       if (ValidationError.isValidationError(error)) return Effect.succeed(2) // @effect/cli printed it

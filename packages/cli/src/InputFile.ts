@@ -24,6 +24,23 @@ import * as FileErrors from "./FileErrors.js"
 export const stdin = "-"
 
 /**
+ * Standard input as a path (`fastllm run -` is read through it).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const devStdin = "/dev/stdin"
+
+/**
+ * Whether an input names standard input: `-` or `/dev/stdin` (read from the process's stdin
+ * itself: opening /dev/stdin fails when stdin is a socket, as under some process managers).
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const isStdin = (input: string): boolean => input === stdin || input === devStdin
+
+/**
  * What an input is: a `File` to read (and count) from disk, or a `Stream` read once.
  *
  * @since 0.2.0
@@ -32,7 +49,9 @@ export const stdin = "-"
 export type Kind = "File" | "Stream"
 
 const cannotRead = (input: string, error: unknown) =>
-  new ConfigurationError({ reason: `Cannot read input ${input === stdin ? "(stdin)" : input}: ${FileErrors.describe(error)}` })
+  new ConfigurationError({
+    reason: `Cannot read input ${isStdin(input) ? "(stdin)" : input}: ${FileErrors.describe(error)}`
+  })
 
 /**
  * Checks that the input can be read and says what it is.
@@ -41,7 +60,7 @@ const cannotRead = (input: string, error: unknown) =>
  * @category constructors
  */
 export const kind = (input: string): Effect.Effect<Kind, ConfigurationError, FileSystem.FileSystem> =>
-  input === stdin
+  isStdin(input)
     ? Effect.succeed("Stream")
     : Effect.flatMap(FileSystem.FileSystem, (fileSystem) =>
       fileSystem.stat(input).pipe(
@@ -65,7 +84,7 @@ export const bytes = (
   input: string,
   inputKind: Kind
 ): Stream.Stream<Uint8Array, ConfigurationError, FileSystem.FileSystem> => {
-  if (input === stdin) return NodeStream.fromReadable(() => process.stdin, (error) => cannotRead(input, error))
+  if (isStdin(input)) return NodeStream.fromReadable(() => process.stdin, (error) => cannotRead(input, error))
   if (inputKind === "Stream") {
     return NodeStream.fromReadable(() => fs.createReadStream(input), (error) => cannotRead(input, error))
   }

@@ -46,6 +46,21 @@ export const writableFile = (file: string, what: string): Effect.Effect<void, Co
   })
 
 /**
+ * `mkdir -p`, one level at a time: Node's recursive `mkdir` reports a read-only file system as
+ * ENOENT ("no such file or directory"), which sends a person looking for a typo.
+ */
+const makeDirectory = (directory: string): void => {
+  const info = fs.statSync(directory, { throwIfNoEntry: false })
+  if (info !== undefined) {
+    if (!info.isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" })
+    return
+  }
+  const parent = path.dirname(directory)
+  if (parent !== directory) makeDirectory(parent)
+  fs.mkdirSync(directory)
+}
+
+/**
  * Checks that `directory` exists or can be made, and takes a new file.
  *
  * @since 0.2.0
@@ -54,7 +69,7 @@ export const writableFile = (file: string, what: string): Effect.Effect<void, Co
 export const writableDirectory = (directory: string, what: string): Effect.Effect<void, ConfigurationError> =>
   Effect.try({
     try: () => {
-      fs.mkdirSync(directory, { recursive: true })
+      makeDirectory(path.resolve(directory))
       probe(directory)
     },
     catch: (error) => fail(`${what} ${directory}`, error)

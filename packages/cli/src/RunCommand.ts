@@ -119,13 +119,14 @@ const runOptions = {
       "Extra request header, repeatable (e.g. for a gateway). Values that look secret (authorization, key, token, " +
         "cookie... headers; Bearer/sk- values) are redacted like the API key"
     ),
-    Options.mapEffect((text) =>
-      Either.match(HeaderFlag.parse(text), {
-        onLeft: (reason) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(reason))),
-        onRight: Effect.succeed
-      })
-    ),
-    Options.repeated
+    Options.repeated,
+    Options.mapEffect((texts) =>
+      Effect.forEach(texts, (text) =>
+        Either.match(HeaderFlag.parse(text), {
+          onLeft: (reason) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(reason))),
+          onRight: Effect.succeed
+        }))
+    )
   ),
   model: Options.text("model").pipe(Options.withPseudoName("NAME"), Options.withDescription("Use this model for every request"), Options.optional),
   quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("No progress, no summary")),

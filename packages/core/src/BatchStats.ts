@@ -44,7 +44,7 @@ export interface BatchStats {
   readonly requestsPerSecond: number
   readonly promptTokensPerSecond: number
   readonly completionTokensPerSecond: number
-  /** Estimated time to finish, when the total is known and something is done. */
+  /** Estimated time to finish from the live API rate (cache hits excluded), when the total is known and the API has answered something. */
   readonly etaMillis: number | undefined
   /** Of `rateLimited`, the isolated 429s (the bucket had room): only their own request backed off. */
   readonly rateLimitedIsolated: number

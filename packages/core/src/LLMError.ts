@@ -75,7 +75,7 @@ export class RateLimitError extends Schema.TaggedError<RateLimitError>()("RateLi
   override get message(): string {
     if (this.kind === "quota") {
       return "Insufficient quota: the account has run out of credits or hit its spending limit, so no retry can " +
-        "succeed. Check the plan and billing details, then rerun (answered items are cached)." +
+        "succeed. Check the plan and billing details, then rerun." +
         (this.detail ? ` Server said: ${this.detail}` : "")
     }
     const after = this.retryAfter ? `; retry after ${Duration.format(this.retryAfter)}` : ""

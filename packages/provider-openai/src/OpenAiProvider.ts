@@ -130,7 +130,8 @@ export const makeWith: (httpClient: HttpClient.HttpClient, options?: Options) =>
 
 /**
  * The provider with its default transport: the lean undici client (`UndiciHttpClient`) over its
- * own keep-alive `Agent`, closed with the layer.
+ * own keep-alive `Agent`, closed with the layer. `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` are
+ * honoured (the `proxy` option says otherwise).
  *
  * @since 0.1.0
  * @category layers
@@ -149,7 +150,11 @@ export const layer = (options: LayerOptions = {}): Layer.Layer<Provider.Provider
   Layer.scoped(
     Provider.Provider,
     Effect.map(
-      UndiciHttpClient.makeAgent({ connections: options.connections, keepAliveTimeout: options.keepAliveTimeout }),
+      UndiciHttpClient.makeDispatcher({
+        connections: options.connections,
+        keepAliveTimeout: options.keepAliveTimeout,
+        proxy: options.proxy
+      }),
       (agent) => internal.makeWith(UndiciHttpClient.make(agent), options)
     )
   )

@@ -32,6 +32,15 @@ export interface Options {
   readonly connections?: number | undefined
   /** How long an idle connection is kept, in milliseconds. Default: undici's (4 s, or the server's hint). */
   readonly keepAliveTimeout?: number | undefined
+  /**
+   * The HTTP(S) proxy. Default `"environment"`: `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (or
+   * their lower-case spellings), as curl, pip and the openai SDK's users expect, through undici's
+   * `EnvHttpProxyAgent`; with none of them set, no proxy (and no cost). `"none"` ignores them;
+   * `{ httpProxy, httpsProxy, noProxy }` sets them here (`httpsProxy` defaults to `httpProxy`).
+   *
+   * @since 0.2.0
+   */
+  readonly proxy?: internal.Proxy | undefined
 }
 
 /**
@@ -43,7 +52,7 @@ export interface Options {
 export const make: (dispatcher: Undici.Dispatcher) => HttpClient.HttpClient = internal.make
 
 /**
- * A keep-alive undici `Agent`, destroyed when the scope closes.
+ * A keep-alive undici `Agent` (no proxy: see {@link makeDispatcher}), destroyed when the scope closes.
  *
  * @since 0.1.0
  * @category constructors
@@ -52,10 +61,32 @@ export const makeAgent: (options?: Options) => Effect.Effect<Undici.Agent, never
   internal.makeAgent(options)
 
 /**
- * The lean client over its own `Agent`, as a layer.
+ * Whether the environment names a proxy (`HTTP_PROXY`, `HTTPS_PROXY`, or lower case), as undici's
+ * `EnvHttpProxyAgent` reads them.
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const environmentHasProxy: (env?: NodeJS.ProcessEnv) => boolean = internal.environmentHasProxy
+
+/**
+ * The dispatcher the default transport uses: a keep-alive `Agent`, or, when a proxy is set (by
+ * `options.proxy` or the environment), undici's `EnvHttpProxyAgent` with the same pool options;
+ * destroyed when the scope closes.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeDispatcher: (options?: Options) => Effect.Effect<Undici.Dispatcher, never, Scope.Scope> = (
+  options = {}
+) => internal.makeDispatcher(options)
+
+/**
+ * The lean client over its own dispatcher ({@link makeDispatcher}: proxies from the environment
+ * are honoured), as a layer.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<HttpClient.HttpClient> =>
-  Layer.scoped(HttpClient.HttpClient, Effect.map(makeAgent(options), make))
+  Layer.scoped(HttpClient.HttpClient, Effect.map(makeDispatcher(options), make))

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ChatRequest, Embedding, Provider } from "@fastllm/core"
 import { OpenAiConfig, OpenAiProvider } from "@fastllm/provider-openai"
+import { TestServer } from "@fastllm/testing"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
@@ -130,5 +131,43 @@ describe("OpenAiProvider for Azure OpenAI", () => {
         "/openai/deployments/prod/chat/completions?api-version=2024-10-21",
         "/openai/deployments/named/chat/completions?api-version=2024-10-21"
       ])
+    }))
+})
+
+describe("extra headers", () => {
+  it.scopedLive("a Redacted header value is sent, and scrubbed from errors like the key", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((request, res) =>
+        json(res, 401, { error: { message: `bad token ${String(request.headers["x-gateway-token"])}` } })
+      )
+      const layer = OpenAiProvider.layer({
+        baseUrl: server.baseUrl,
+        headers: { "X-Gateway-Token": Redacted.make("gw-secret-42"), "X-Team": "search" }
+      })
+      const provider = Context.get(yield* Layer.build(layer), Provider.Provider)
+      const error = yield* Effect.flip(provider.chat(chat))
+      assert.strictEqual(server.seen[0]!.headers["x-gateway-token"], "gw-secret-42")
+      assert.strictEqual(server.seen[0]!.headers["x-team"], "search")
+      assert.notInclude(error.message, "gw-secret-42")
+      assert.include(error.message, "[REDACTED]")
+      assert.notInclude(provider.name, "gw-secret-42")
+    }))
+})
+
+describe("Azure mode of the test server", () => {
+  it.scopedLive("OpenAiProvider with `azure` talks to it", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ apiKey: "azure-k", azure: true })
+      const provider = Context.get(
+        yield* Layer.build(OpenAiProvider.layer({
+          apiKey: Redacted.make("azure-k"),
+          baseUrl: `http://127.0.0.1:${server.port}/openai`,
+          azure: { apiVersion: "2024-10-21" }
+        })),
+        Provider.Provider
+      )
+      const reply = yield* provider.chat(chat)
+      assert.strictEqual(reply.response.model, "gpt-4o-mini")
+      assert.strictEqual((yield* server.stats).byPath["/openai/deployments/gpt-4o-mini/chat/completions"], 1)
     }))
 })

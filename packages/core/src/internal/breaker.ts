@@ -37,7 +37,7 @@ export class Breaker {
     return new TransportError({
       reason: `not sent: the server looks unreachable (the last ${this.consecutive} requests failed to connect after ` +
         `every retry; last error: ${this.lastReason}). New requests fail at once for ${Duration.format(this.cooldown)}, ` +
-        "then are tried again. Answered items are cached: rerun when the server is back."
+        "then are tried again: rerun when the server is back."
     })
   }
 }

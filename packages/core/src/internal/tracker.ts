@@ -80,7 +80,7 @@ export class Tracker {
       requestsPerSecond,
       promptTokensPerSecond: perSecond(this.tokens.promptTokens),
       completionTokensPerSecond: perSecond(this.tokens.completionTokens),
-      etaMillis: total > 0 && done > 0 && requestsPerSecond > 0 ? ((total - done) / requestsPerSecond) * 1000 : undefined,
+      etaMillis: eta(total, done, done - this.cached, seconds),
       limits: { requestsPerMinute: rate.requestsPerMinute, tokensPerMinute: rate.tokensPerMinute },
       cost: this.cost,
       maxCost: this.budget?.maxCost,
@@ -93,6 +93,14 @@ export class Tracker {
     return { usd: this.costUsd, unpricedItems: this.unpricedItems }
   }
 }
+
+/**
+ * Time to finish from the live rate: items the API answered per second, not cache hits, which
+ * finish in microseconds (a resumed run's hits would promise an ETA of seconds with minutes left).
+ * Undefined until the total is known and the API has answered something.
+ */
+const eta = (total: number, done: number, answered: number, seconds: number): number | undefined =>
+  total > 0 && answered > 0 && seconds > 0 ? ((total - done) / (answered / seconds)) * 1000 : undefined
 
 /**
  * What one item's work is counted in: the manager's own tracker (`snapshot`, `progress`) and, for

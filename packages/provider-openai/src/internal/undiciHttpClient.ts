@@ -330,12 +330,51 @@ export const makeAgent = (options: {
   readonly keepAliveTimeout?: number | undefined
 }): Effect.Effect<Undici.Agent, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.sync(() =>
-      new Undici.Agent({
-        connections: options.connections ?? null,
-        ...(options.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: options.keepAliveTimeout }),
-        pipelining: 1
-      })
-    ),
+    Effect.sync(() => new Undici.Agent(agentOptions(options))),
     (agent) => Effect.promise(() => agent.destroy())
   )
+
+const agentOptions = (options: {
+  readonly connections?: number | undefined
+  readonly keepAliveTimeout?: number | undefined
+}): Undici.Agent.Options => ({
+  connections: options.connections ?? null,
+  ...(options.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: options.keepAliveTimeout }),
+  pipelining: 1
+})
+
+/** @internal */
+export type Proxy = "environment" | "none" | {
+  readonly httpProxy?: string | undefined
+  readonly httpsProxy?: string | undefined
+  readonly noProxy?: string | undefined
+}
+
+const proxyVariables = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"]
+
+/** Whether the environment names a proxy (undici's `EnvHttpProxyAgent` reads the same variables). @internal */
+export const environmentHasProxy = (env: NodeJS.ProcessEnv = process.env): boolean =>
+  proxyVariables.some((name) => (env[name] ?? "").trim() !== "")
+
+/** @internal */
+export const makeDispatcher = (options: {
+  readonly connections?: number | undefined
+  readonly keepAliveTimeout?: number | undefined
+  readonly proxy?: Proxy | undefined
+}): Effect.Effect<Undici.Dispatcher, never, Scope.Scope> => {
+  const proxy = options.proxy ?? "environment"
+  const useProxy = proxy === "environment" ? environmentHasProxy() : proxy !== "none"
+  if (!useProxy) return makeAgent(options)
+  const explicit = typeof proxy === "object"
+    ? {
+      // an explicit setting never falls back to the environment: "" means none
+      httpProxy: proxy.httpProxy ?? "",
+      httpsProxy: proxy.httpsProxy ?? proxy.httpProxy ?? "",
+      noProxy: proxy.noProxy ?? ""
+    }
+    : {}
+  return Effect.acquireRelease(
+    Effect.sync(() => new Undici.EnvHttpProxyAgent({ ...agentOptions(options), ...explicit })),
+    (agent) => Effect.promise(() => agent.destroy())
+  )
+}
