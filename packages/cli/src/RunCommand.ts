@@ -186,6 +186,17 @@ const notFoundHint = (settings: { readonly baseUrl?: string | undefined; readonl
       `${settings.baseUrl.replace(/\/+$/, "")}/v1)`
 }
 
+const invalid = (reason: string) => Effect.fail(new ConfigurationError({ reason }))
+
+const durationOption = (name: string, text: string) =>
+  Option.match(Flags.parseDuration(text), {
+    onNone: () => invalid(`--${name} ${JSON.stringify(text)} is not a duration (try 30s, 5m, 2h, 7d)`),
+    onSome: Effect.succeed
+  })
+
+const positive = (name: string, value: number) =>
+  value >= 1 ? Effect.succeed(value) : invalid(`--${name} must be at least 1, got ${value}`)
+
 /**
  * Checks every path the run writes before the first request: the input is readable, the
  * `--stats-json` file and the cache directory writable; then takes the output's lock.
@@ -213,11 +224,8 @@ export const runHandler = (args: RunArgs) =>
     const ttl = Option.getOrUndefined(args.ttl)
     const progressInterval = Option.getOrUndefined(args.progressInterval)
     const settings = yield* providerSettings(args)
-    const cachePath = args.noCache
-      ? undefined
-      : Option.isSome(args.cache)
-      ? args.cache.value
-      : yield* readConfig(defaultCacheDirectory)
+    const cacheDirectory = Option.isSome(args.cache) ? args.cache.value : yield* readConfig(defaultCacheDirectory)
+    const cachePath = args.noCache ? undefined : cacheDirectory
     const log = (text: string) => void process.stderr.write(text)
     const output = Option.getOrUndefined(args.output)
     // Nothing is sent before every path is checked and the output is ours.
@@ -254,7 +262,7 @@ export const runHandler = (args: RunArgs) =>
       const batchSize = yield* positive("batch-size", args.batchSize)
       const pollInterval = yield* durationOption("poll-interval", args.pollInterval)
       const outcome = yield* BatchApiRun.fromCommandLine(args, {
-        settings, cachePath, ttl, output, progress, log, cacheLayer, batchSize, pollInterval,
+        settings, cachePath: cacheDirectory, ttl, output, progress, log, cacheLayer, batchSize, pollInterval,
         progressIntervalMillis: progressInterval === undefined ? undefined : Math.max(50, Duration.toMillis(progressInterval))
       })
       if (outcome.failed > 0) return yield* new ItemsFailed({ failed: outcome.failed, total: outcome.lines })
