@@ -30,6 +30,7 @@ import * as ProviderCall from "./internal/providerCall.js"
 import * as RateController from "./internal/rateController.js"
 import { Slots } from "./internal/slots.js"
 import * as Spending from "./internal/spending.js"
+import * as Tracing from "./internal/tracing.js"
 import { Counters, Tracker } from "./internal/tracker.js"
 import type * as Cost from "./Cost.js"
 import * as ItemResultModule from "./ItemResult.js"
@@ -100,6 +101,16 @@ export interface Options {
    * stall the items behind it. Default 32 MiB.
    */
   readonly maxBufferedBytes?: number | undefined
+  /**
+   * Spans for each `run` (`fastllm.batch`), each item (`fastllm.item MODEL`) and each provider
+   * attempt (`chat MODEL` / `embeddings MODEL`, kind client), with the OpenTelemetry GenAI
+   * attributes (`gen_ai.operation.name`, `gen_ai.request.model`, `gen_ai.usage.input_tokens`,
+   * `gen_ai.usage.output_tokens`, `gen_ai.response.finish_reasons`, `error.type`, ...) and
+   * `fastllm.cache_hit`, `fastllm.retries`, `fastllm.cost_usd`. Made only when a tracer is
+   * installed (e.g. `@effect/opentelemetry`); no request or answer text unless `content: true`;
+   * never a key or a header. `false` turns spans off. Default: on when a tracer is installed.
+   */
+  readonly tracing?: false | { readonly content?: boolean | undefined } | undefined
   /**
    * Fail fast when the server is unreachable: after `failures` items in a row failed to connect
    * even after their retries (default `max(16, concurrency)`), new items fail at once with a
@@ -282,6 +293,7 @@ export const make = (
       Duration.decode(options.circuitBreaker?.cooldown ?? "30 seconds")
     )
     const spending = Spending.make({ prices: options.prices, maxCost: options.maxCost })
+    const tracing = options.tracing === false ? Tracing.none : Tracing.make(options.tracing)
     const execute = ItemPipeline.make({
       providerName: provider.name,
       cache,
@@ -296,8 +308,10 @@ export const make = (
         timeout: Duration.decode(options.timeout ?? "60 seconds"),
         maxRetries: Math.max(0, options.maxRetries ?? 4),
         retrySchedule: options.retrySchedule,
-        spending
-      })
+        spending,
+        tracing
+      }),
+      tracing
     })
     const concurrencyNow = () => ({ configured: concurrency, current: slots.size })
     const service = new Tracker(clock.unsafeCurrentTimeMillis(), rate, concurrencyNow, spending.budget)
@@ -326,14 +340,19 @@ export const make = (
     return {
       providerName: provider.name,
       run: (requests, runOptions) =>
-        Effect.gen(function*() {
+        Effect.suspend(() => {
           const items = Array.from(requests)
-          const counters = yield* newRun(runOptions?.total ?? items.length)
-          counters.submitted(items.length)
-          const results = yield* Effect.forEach(items, (input, index) => execute(input, index, undefined, counters), {
-            concurrency: window
-          })
-          return { results, stats: counters.run!.snapshot(yield* Clock.currentTimeMillis) }
+          return tracing.batch(
+            items.length,
+            Effect.gen(function*() {
+              const counters = yield* newRun(runOptions?.total ?? items.length)
+              counters.submitted(items.length)
+              const results = yield* Effect.forEach(items, (input, index) => execute(input, index, undefined, counters), {
+                concurrency: window
+              })
+              return { results, stats: counters.run!.snapshot(yield* Clock.currentTimeMillis) }
+            })
+          )
         }),
       stream: (requests, runOptions) =>
         Stream.unwrap(Effect.map(newRun(runOptions?.total), (counters) =>

@@ -8,6 +8,7 @@ import { type Answer, toResult } from "./answer.js"
 import type { ItemCache } from "./itemCache.js"
 import { recordItem } from "./metrics.js"
 import * as SingleFlight from "./singleFlight.js"
+import type { Tracing } from "./tracing.js"
 import type { Counters } from "./tracker.js"
 
 /** @internal */
@@ -18,6 +19,8 @@ export interface Options {
   readonly cache: ItemCache | undefined
   /** The provider side of a key: retries, breaker, cache write (providerCall.ts). */
   readonly callProvider: (key: string, request: ApiRequest.ApiRequest, counters: Counters) => Effect.Effect<Answer>
+  /** A span per item when a tracer is installed (tracing.ts). */
+  readonly tracing: Tracing
 }
 
 /**
@@ -27,7 +30,7 @@ export interface Options {
  * @internal
  */
 export const make = (options: Options) => {
-  const { cache, callProvider, providerName } = options
+  const { cache, callProvider, providerName, tracing } = options
   const flights = SingleFlight.make<Answer>()
 
   /** The cache, then the provider. Run once per key in flight. */
@@ -54,9 +57,12 @@ export const make = (options: Options) => {
       const request = decoded.right
       const key = RequestKey.make(providerName, request)
       const requestKind: ApiRequest.Kind = request._tag === "Chat" ? "chat" : "embedding"
-      return Effect.map(
-        flights.run(key, compute(key, request, counters)),
-        ({ shared, value }) => finish(toResult(index, key, requestKind, value, shared), counters)
+      return tracing.item(
+        request,
+        Effect.map(
+          flights.run(key, compute(key, request, counters)),
+          ({ shared, value }) => finish(toResult(index, key, requestKind, value, shared), counters)
+        )
       )
     })
 }

@@ -15,6 +15,7 @@ import type { RateController } from "./rateController.js"
 import * as Retry from "./retry.js"
 import type { Slots } from "./slots.js"
 import type { Spending } from "./spending.js"
+import type { Tracing } from "./tracing.js"
 import type { Counters } from "./tracker.js"
 
 /** @internal */
@@ -33,6 +34,8 @@ export interface Options {
   readonly spending: Spending
   /** Adaptive concurrency over `slots`; undefined: the slots stay at the configured concurrency. */
   readonly adaptive: Aimd | undefined
+  /** A span per attempt when a tracer is installed (tracing.ts). */
+  readonly tracing: Tracing
 }
 
 /**
@@ -44,7 +47,7 @@ export interface Options {
  * @internal
  */
 export const make = (options: Options) => {
-  const { adaptive, breaker, cache, clock, provider, rate, slots, spending, timeout } = options
+  const { adaptive, breaker, cache, clock, provider, rate, slots, spending, timeout, tracing } = options
   const { guard } = spending
   const callOptions: ProviderModule.CallOptions = { timeout }
   const withTimeout = provider.enforcesTimeout === true || !Duration.isFinite(timeout)
@@ -62,13 +65,16 @@ export const make = (options: Options) => {
   const send = (request: ApiRequest.ApiRequest, counters: Counters) =>
     Effect.suspend(() => {
       counters.attemptStarted()
-      return withTimeout(ProviderModule.send(provider, request, callOptions)).pipe(
-        Effect.catchAllDefect((defect) =>
-          Effect.fail(new TransportError({ reason: `the provider failed unexpectedly: ${String(defect)}` }))
-        ),
-        timed,
-        Effect.ensuring(Effect.sync(() => counters.attemptEnded())),
-        Effect.either
+      return tracing.attempt(
+        request,
+        withTimeout(ProviderModule.send(provider, request, callOptions)).pipe(
+          Effect.catchAllDefect((defect) =>
+            Effect.fail(new TransportError({ reason: `the provider failed unexpectedly: ${String(defect)}` }))
+          ),
+          timed,
+          Effect.ensuring(Effect.sync(() => counters.attemptEnded())),
+          Effect.either
+        )
       )
     })
 
