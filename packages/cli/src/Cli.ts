@@ -16,6 +16,7 @@ import * as Flags from "./Flags.js"
 import * as HelpConsole from "./HelpConsole.js"
 import * as InputFile from "./InputFile.js"
 import * as MockServer from "./MockServer.js"
+import * as EstimateCommand from "./EstimateCommand.js"
 import * as RunCommand from "./RunCommand.js"
 import * as View from "./View.js"
 import * as Typos from "./Typos.js"
@@ -87,6 +88,7 @@ export const command = Command.make("fastllm").pipe(
   // One line per command; each command lives in its own module.
   Command.withSubcommands([
     RunCommand.command,
+    EstimateCommand.command,
     mockServerCommand,
     View.viewCommand,
     Batches.command

@@ -53,6 +53,15 @@ import * as UndiciHttpClient from "./UndiciHttpClient.js"
 export const defaultBaseUrl: string = internal.defaultBaseUrl
 
 /**
+ * The provider name (the cache-key namespace) a provider at `baseUrl` gets when no `name` is
+ * given: `openai` for OpenAI's API, `openai-compatible:HOST/PATH` otherwise.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const nameFor: (baseUrl: string) => string = internal.providerName
+
+/**
  * Options of the provider.
  *
  * @since 0.1.0
