@@ -22,6 +22,8 @@ import * as AutoProvider from "./AutoProvider.js"
 import * as BatchApiRun from "./BatchApiRun.js"
 import * as BatchFile from "./BatchFile.js"
 import * as ResponseSchema from "./ResponseSchema.js"
+import * as EstimateCommand from "./EstimateCommand.js"
+import * as Telemetry from "./Telemetry.js"
 import { ConfigurationError, ItemsFailed } from "./CliError.js"
 import * as View from "./View.js"
 import * as Flags from "./Flags.js"
@@ -147,7 +149,16 @@ const runOptions = {
     Options.optional
   ),
   ui: View.uiOption,
-  ...BatchApiRun.runOptions
+  ...BatchApiRun.runOptions,
+  maxCost: Options.float("max-cost").pipe(
+    Options.withPseudoName("USD"),
+    Options.withDescription(
+      "Cost budget in US dollars: no call is sent once the next would not fit (spent + in flight + its estimate); " +
+        "the rest fail with error code budget_exceeded (exit 1) and a rerun with a larger budget continues from the cache"
+    ),
+    Options.optional
+  ),
+  price: EstimateCommand.priceOption
 }
 
 type RunArgs = {
@@ -240,7 +251,13 @@ export const runHandler = (args: RunArgs) =>
       connections: concurrency,
       announce: (line) => log(line + "\n")
     })
+    if (Option.isSome(args.maxCost) && !(args.maxCost.value > 0)) {
+      return yield* invalid(`--max-cost must be more than 0 US dollars, got ${args.maxCost.value}`)
+    }
+    const prices = yield* EstimateCommand.parsePrices(args.price)
     const managerLayer = RequestManager.layer({
+      maxCost: Option.getOrUndefined(args.maxCost),
+      prices,
       concurrency,
       maxRetries: args.retries,
       timeout: args.timeout,
@@ -285,6 +302,7 @@ export const runHandler = (args: RunArgs) =>
       notFoundHint: notFoundHint(settings)
     })).pipe(
       Effect.provide(managerLayer),
+      Effect.provide(Telemetry.layer),
       Effect.onInterrupt(() =>
         Effect.sync(() =>
           log(
