@@ -1,4 +1,16 @@
-import { defineConfig } from "vitest/config"
+import { existsSync } from "node:fs"
+import * as path from "node:path"
+import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config"
+
+// Workspace packages are imported from their TypeScript sources (the "@fastllm/source" export
+// condition of each package.json), so tests need no build; published packages resolve to dist/.
+const fromSource = { ssr: { resolve: { conditions: ["@fastllm/source", "node", "development|production"] } } }
+
+// One project per folder (its own vitest.config.ts when it has one), named after the folder.
+const project = (dir: string): TestProjectInlineConfiguration =>
+  existsSync(`${dir}/vitest.config.ts`)
+    ? { ...fromSource, extends: `./${dir}/vitest.config.ts`, test: { root: dir } }
+    : { ...fromSource, test: { name: `@fastllm/${path.basename(dir)}`, root: dir } }
 
 // `test.projects` is vitest 3.2's spelling of the old vitest.workspace.ts: one project per package,
 // plus the examples (their tests run the example programs against the local server).
@@ -12,7 +24,8 @@ export default defineConfig({
       "packages/viewer",
       "packages/cli",
       "examples",
-      "reliability"
-    ]
+      "reliability",
+      "packaging"
+    ].map(project)
   }
 })

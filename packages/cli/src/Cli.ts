@@ -15,6 +15,7 @@ import * as CliError from "./CliError.js"
 import * as Flags from "./Flags.js"
 import * as HelpConsole from "./HelpConsole.js"
 import * as InputFile from "./InputFile.js"
+import * as PackageVersion from "./internal/packageVersion.js"
 import * as MockServer from "./MockServer.js"
 import * as EstimateCommand from "./EstimateCommand.js"
 import * as RunCommand from "./RunCommand.js"
@@ -95,7 +96,7 @@ export const command = Command.make("fastllm").pipe(
   ])
 )
 
-const cli = Command.run(command, { name: "fastllm", version: "0.1.0" })
+const cli = Command.run(command, { name: "fastllm", version: PackageVersion.read(new URL("../package.json", import.meta.url)) })
 
 /**
  * The help's settings: no @effect/cli built-ins (`--wizard`, `--completions`, ...); the generic
