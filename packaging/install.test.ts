@@ -200,6 +200,7 @@ beforeAll(async () => {
       "@effect/platform@0.97.1",
       "@effect/platform-node@0.108.0",
       "@effect/cli@0.77.0",
+      "@effect/opentelemetry@0.64.0",
       "@effect/printer@0.51.0",
       "@effect/printer-ansi@0.51.0"
     ], { cwd: dir })
