@@ -43,6 +43,15 @@ export declare namespace Cache {
     readonly delete: (key: string) => Effect.Effect<void, CacheError>
     /** Removes every entry. */
     readonly clear: Effect.Effect<void, CacheError>
+    /**
+     * Optional: the RequestManager calls it when a `get` that missed will not be followed by a
+     * `set` (the request failed or was interrupted). A backend that claims a key on a miss, so
+     * that other processes wait for the answer instead of sending the same request (the Redis
+     * cache), releases the claim here.
+     *
+     * @since 0.2.0
+     */
+    readonly release?: ((key: string) => Effect.Effect<void, CacheError>) | undefined
   }
 }
 

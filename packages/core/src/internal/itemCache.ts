@@ -16,6 +16,8 @@ import type { Counters } from "./tracker.js"
 export interface ItemCache {
   readonly get: (key: string, counters: Counters) => Effect.Effect<Option.Option<ApiRequest.ApiResponse>>
   readonly set: (key: string, value: ApiRequest.ApiResponse, counters: Counters) => Effect.Effect<void>
+  /** After a miss that gets no `set` (failed or interrupted): lets a claiming cache (Redis) release the key. */
+  readonly release: ((key: string, counters: Counters) => Effect.Effect<void>) | undefined
 }
 
 const survive = <A>(effect: Effect.Effect<A, CacheError>, fallback: A, what: string, counters: Counters): Effect.Effect<A> =>
@@ -31,6 +33,10 @@ export const make = (cache: Cache.Service, timeToLive: Duration.DurationInput | 
   return {
     get: (key, counters) => survive(cache.get(key), Option.none(), "cache read failed; treating it as a miss", counters),
     set: (key, value, counters) =>
-      survive(cache.set(key, value, setOptions), undefined, "cache write failed; the answer is returned but not kept", counters)
+      survive(cache.set(key, value, setOptions), undefined, "cache write failed; the answer is returned but not kept", counters),
+    release: cache.release === undefined ? undefined : (() => {
+      const release = cache.release
+      return (key: string, counters: Counters) => survive(release(key), undefined, "cache release failed", counters)
+    })()
   }
 }

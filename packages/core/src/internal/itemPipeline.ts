@@ -11,6 +11,20 @@ import * as SingleFlight from "./singleFlight.js"
 import type { Tracing } from "./tracing.js"
 import type { Counters } from "./tracker.js"
 
+/** A miss that ends without an answer (failure, interruption) releases the cache's claim on the key. */
+const releaseUnlessAnswered = (
+  cache: ItemCache,
+  key: string,
+  counters: Counters,
+  answer: Effect.Effect<Answer>
+): Effect.Effect<Answer> => {
+  const release = cache.release
+  return release === undefined
+    ? answer
+    : Effect.onExit(answer, (exit) =>
+      exit._tag === "Success" && exit.value._tag === "Success" ? Effect.void : release(key, counters))
+}
+
 /** @internal */
 export interface Options {
   /** The provider's name, part of every request key. */
@@ -40,7 +54,7 @@ export const make = (options: Options) => {
       : Effect.flatMap(cache.get(key, counters), (hit) =>
         Option.isSome(hit) && hit.value._tag === request._tag
           ? Effect.succeed<Answer>({ _tag: "Success", response: hit.value, fromCache: true, attempts: 0 })
-          : callProvider(key, request, counters))
+          : releaseUnlessAnswered(cache, key, counters, callProvider(key, request, counters)))
 
   const finish = (result: ItemResult, counters: Counters): ItemResult => {
     counters.finished(result)
