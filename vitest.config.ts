@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs"
 import * as path from "node:path"
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config"
+import { redisProjects } from "./packages/redis/test/fixtures/available.js"
 
 // Workspace packages are imported from their TypeScript sources (the "@fastllm/source" export
 // condition of each package.json), so tests need no build; published packages resolve to dist/.
@@ -22,6 +23,7 @@ export default defineConfig({
       "packages/provider-openai",
       "packages/cache-disk",
       "packages/viewer",
+      ...(await redisProjects()), // packages/redis, when a Redis answers (always in CI)
       "packages/cli",
       "examples",
       "reliability",
