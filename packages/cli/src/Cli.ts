@@ -21,6 +21,8 @@ import * as EstimateCommand from "./EstimateCommand.js"
 import * as RunCommand from "./RunCommand.js"
 import * as View from "./View.js"
 import * as Typos from "./Typos.js"
+import * as Jobs from "./Jobs.js"
+import * as Worker from "./Worker.js"
 
 /**
  * The run finished but some items failed (exit code 1).
@@ -92,7 +94,9 @@ export const command = Command.make("fastllm").pipe(
     EstimateCommand.command,
     mockServerCommand,
     View.viewCommand,
-    Batches.command
+    Batches.command,
+    Worker.command,
+    Jobs.command
   ])
 )
 

@@ -30,6 +30,8 @@ import * as Flags from "./Flags.js"
 import * as HeaderFlag from "./HeaderFlag.js"
 import * as OutputLock from "./OutputLock.js"
 import * as Preflight from "./Preflight.js"
+import * as RedisJob from "./RedisJob.js"
+import * as RedisRun from "./RedisRun.js"
 
 /**
  * The default cache directory: `$FASTLLM_CACHE_DIR`, else `.fastllm-cache` in the current
@@ -158,7 +160,8 @@ const runOptions = {
     ),
     Options.optional
   ),
-  price: EstimateCommand.priceOption
+  price: EstimateCommand.priceOption,
+  ...RedisJob.runOptions
 }
 
 type RunArgs = {
@@ -231,6 +234,7 @@ const setUp = (args: RunArgs, cachePath: string | undefined) =>
  */
 export const runHandler = (args: RunArgs) =>
   Effect.scoped(Effect.gen(function*() {
+    if (Option.isSome(args.redis)) return yield* RedisRun.run({ ...args, redis: args.redis.value })
     const concurrency = args.concurrency
     const ttl = Option.getOrUndefined(args.ttl)
     const progressInterval = Option.getOrUndefined(args.progressInterval)

@@ -9,3 +9,7 @@
 export * as RedisCache from "./RedisCache.js"
 /** @since 0.2.0 */
 export * as RedisConnection from "./RedisConnection.js"
+/** @since 0.2.0 */
+export * as JobQueue from "./JobQueue.js"
+/** @since 0.2.0 */
+export * as RedisRateLimiter from "./RedisRateLimiter.js"

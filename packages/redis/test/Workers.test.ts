@@ -1,0 +1,189 @@
+/**
+ * Many processes, one Redis: `fastllm run --redis` and `fastllm worker` as real child processes
+ * against the real test server and a real Redis (a fresh key prefix per test, removed after).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { TestServer } from "@fastllm/testing"
+import * as Effect from "effect/Effect"
+import { execFileSync, spawn } from "node:child_process"
+import * as net from "node:net"
+import * as path from "node:path"
+import { readLines, start, tempDir, waitUntil, writeLines } from "../../cli/test/fixtures/childProcess.js"
+import { cleanup, freshPrefix, redisUrl } from "./fixtures/redis.js"
+
+/** The test server for one test, stopped with the scope. */
+const server = (options: TestServer.Options) =>
+  Effect.acquireRelease(Effect.promise(() => TestServer.start(options)), (s) => Effect.promise(() => s.close()))
+
+/** A prefix for one test, its keys removed when the scope closes. */
+const prefix = Effect.acquireRelease(Effect.sync(freshPrefix), (p) => Effect.orDie(cleanup(p)))
+
+/** `count` chat lines over `distinct` different bodies: line i asks the same as line i % distinct. */
+const requests = (count: number, distinct: number) =>
+  Array.from({ length: count }, (_, i) => ({
+    custom_id: `item-${i}`,
+    method: "POST",
+    url: "/v1/chat/completions",
+    body: { model: "gpt-4o-mini", messages: [{ role: "user", content: `question ${i % distinct}` }], max_tokens: 8 }
+  }))
+
+const common = (baseUrl: string, redis: string, prefixText: string) => [
+  "--base-url",
+  baseUrl,
+  "--redis",
+  redis,
+  "--redis-prefix",
+  prefixText
+]
+
+/** Every output line in input order, each a success. */
+const assertComplete = (file: string, count: number) => {
+  const lines = readLines(file) as Array<{ custom_id: string; response: { status_code: number } | null }>
+  assert.strictEqual(lines.length, count)
+  lines.forEach((line, i) => {
+    assert.strictEqual(line.custom_id, `item-${i}`)
+    assert.strictEqual(line.response?.status_code, 200, JSON.stringify(line))
+  })
+}
+
+describe("fastllm run --redis with workers", () => {
+  // The issue asks for 10,000 requests; 4,000 (1,000 distinct) keep this test near 20 s on a
+  // shared 2-core machine. `npm run bench -- redis` runs the full size.
+  it.live("one run and three workers: every distinct body reaches the server once (plus retried faults), OUTPUT complete and ordered", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const count = 4_000
+      const distinct = 1_000
+      const dir = yield* tempDir
+      const p = yield* prefix
+      const api = yield* server({ faults: { serverError: 0.01, seed: 7 } })
+      const input = writeLines(dir, "in.jsonl", requests(count, distinct))
+      const output = path.join(dir, "out.jsonl")
+      const args = common(api.url, redisUrl, p)
+      const run = yield* start(["run", input, "-o", output, "--concurrency", "32", "-q", ...args], { cwd: dir })
+      yield* waitUntil(() => api.stats().requests > 0 || run.child.exitCode !== null)
+      const workers = yield* Effect.forEach([1, 2, 3], () =>
+        start(["worker", "--exit-when-idle", "--concurrency", "32", "-q", ...args], { cwd: dir }))
+      const finished = yield* run.finished
+      assert.strictEqual(finished.code, 0, finished.stderr)
+      assertComplete(output, count)
+      const stats = api.stats()
+      assert.strictEqual(stats.byBodyHash.size, distinct)
+      const repeats = Array.from(stats.byBodyHash.values()).reduce((sum, n) => sum + n - 1, 0)
+      assert.isAtMost(repeats, stats.faults.serverError, "only bodies that met an injected fault were sent again")
+      for (const worker of workers) {
+        const done = yield* worker.finished
+        assert.strictEqual(done.code, 0, done.stderr)
+      }
+    })), 120_000)
+
+  it.live("--rpm is global: four processes together stay within one budget", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const rpm = 60
+      const dir = yield* tempDir
+      const p = yield* prefix
+      const api = yield* server({})
+      const input = writeLines(dir, "in.jsonl", requests(400, 400))
+      const args = [...common(api.url, redisUrl, p), "--rpm", String(rpm), "-q"]
+      const started = Date.now()
+      yield* start(["run", input, "-o", path.join(dir, "out.jsonl"), ...args], { cwd: dir })
+      yield* waitUntil(() => api.stats().requests > 0)
+      yield* Effect.forEach([1, 2, 3], () => start(["worker", ...args], { cwd: dir }))
+      yield* Effect.sleep("5 seconds")
+      const elapsedMinutes = (Date.now() - started) / 60_000
+      // One token bucket of a minute's budget, full at the start, refilled at rpm/60 per second:
+      // together the four may send at most rpm + rpm * elapsed; each on its own would send 4 rpm.
+      const allowed = rpm + rpm * elapsedMinutes
+      const sent = api.stats().requests
+      assert.isAtLeast(sent, rpm * 0.9, "the budget is used")
+      assert.isAtMost(sent, Math.ceil(allowed * 1.05), `sent ${sent} in ${(elapsedMinutes * 60).toFixed(1)} s`)
+    })), 60_000)
+
+  it.live("a worker killed half way: the job finishes and every item has one result", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const count = 800
+      const dir = yield* tempDir
+      const p = yield* prefix
+      const api = yield* server({ latency: { minMs: 20, maxMs: 20 } })
+      const input = writeLines(dir, "in.jsonl", requests(count, count))
+      const output = path.join(dir, "out.jsonl")
+      const args = [...common(api.url, redisUrl, p), "--lease", "1s", "-q", "--concurrency", "16"]
+      const run = yield* start(["run", input, "-o", output, ...args], { cwd: dir })
+      yield* waitUntil(() => api.stats().requests > 0)
+      const victim = yield* start(["worker", ...args], { cwd: dir })
+      yield* start(["worker", "--exit-when-idle", ...args], { cwd: dir })
+      yield* waitUntil(() => api.stats().requests >= count / 2)
+      victim.child.kill("SIGKILL")
+      const finished = yield* run.finished
+      assert.strictEqual(finished.code, 0, finished.stderr)
+      assertComplete(output, count)
+    })), 120_000)
+
+  it.live("Redis restarted mid-run: the run fails with a clear error naming the URL (or finishes), and a rerun completes", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const count = 400
+      const dir = yield* tempDir
+      const port = yield* freePort
+      const redis = `redis://127.0.0.1:${port}`
+      yield* redisServer(port, dir)
+      const api = yield* server({ latency: { minMs: 20, maxMs: 20 } })
+      const input = writeLines(dir, "in.jsonl", requests(count, count))
+      const output = path.join(dir, "out.jsonl")
+      const args = [...common(api.url, redis, "t:"), "-q", "--concurrency", "8"]
+      const run = yield* start(["run", input, "-o", output, ...args], { cwd: dir })
+      yield* waitUntil(() => api.stats().requests >= count / 4 || run.child.exitCode !== null)
+      assert.isNull(run.child.exitCode, run.stderr())
+      // kill Redis (its data is gone: no persistence) and start it again on the same port
+      yield* stopRedis(port)
+      yield* redisServer(port, dir)
+      const first = yield* run.finished
+      if (first.code !== 0) {
+        assert.strictEqual(first.code, 2, first.stderr)
+        assert.include(first.stderr, `127.0.0.1:${port}`)
+      }
+      const rerun = yield* start(["run", input, "-o", output, ...args], { cwd: dir }).pipe(
+        Effect.flatMap((r) => r.finished)
+      )
+      assert.strictEqual(rerun.code, 0, rerun.stderr)
+      assertComplete(output, count)
+    })), 120_000)
+})
+
+const freePort = Effect.promise(() =>
+  new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const address = probe.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      probe.close(() => resolve(port))
+    })
+  })
+)
+
+const pings = (port: number): boolean => {
+  try {
+    return execFileSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8", timeout: 2_000 }).includes("PONG")
+  } catch {
+    return false
+  }
+}
+
+const stopRedis = (port: number) =>
+  Effect.sync(() => {
+    try {
+      execFileSync("redis-cli", ["-p", String(port), "shutdown", "nosave"], { stdio: "ignore", timeout: 5_000 })
+    } catch {
+      // it is gone already
+    }
+  })
+
+/** A redis-server of our own (no persistence) on `port`, answering; shut down with the scope. */
+const redisServer = (port: number, dir: string) =>
+  Effect.acquireRelease(
+    Effect.gen(function*() {
+      spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+        stdio: "ignore",
+        detached: false
+      })
+      yield* waitUntil(() => pings(port))
+    }),
+    () => stopRedis(port)
+  )
