@@ -26,7 +26,7 @@ import * as AutoProvider from "./AutoProvider.js"
 import { ConfigurationError } from "./CliError.js"
 import * as BatchLine from "./BatchLine.js"
 import * as RedisJob from "./RedisJob.js"
-import { parseDuration } from "./RunCommand.js"
+import * as DurationText from "./DurationText.js"
 
 /**
  * `worker`'s options beyond {@link redisOptions}: run's provider and engine options.
@@ -88,7 +88,7 @@ export interface EngineArgs {
 const invalid = (reason: string) => new ConfigurationError({ reason })
 
 const duration = (name: string, text: string) =>
-  Option.match(parseDuration(text), {
+  Option.match(DurationText.parse(text), {
     onNone: () => Effect.fail(invalid(`--${name} ${JSON.stringify(text)} is not a duration (try 30s, 5m, 2h)`)),
     onSome: Effect.succeed
   })

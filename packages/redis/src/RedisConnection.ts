@@ -9,13 +9,13 @@
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { Redis } from "ioredis"
+import type { RedisError } from "./internal/redisError.js"
 import * as internal from "./internal/connection.js"
 
 /**
@@ -25,15 +25,7 @@ import * as internal from "./internal/connection.js"
  * @since 0.2.0
  * @category errors
  */
-export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
-  url: Schema.String,
-  operation: Schema.String,
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return `Redis at ${this.url}: ${this.operation} failed: ${this.reason}`
-  }
-}
+export { RedisError } from "./internal/redisError.js"
 
 /**
  * Options of a connection.
@@ -127,6 +119,3 @@ export const layerConfig = (): Layer.Layer<RedisConnection, RedisError | ConfigE
       make
     )
   )
-
-/** @internal */
-export const defaultConnectTimeout = Duration.seconds(5)

@@ -4,7 +4,9 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { Redis } from "ioredis"
 import type { Options, RedisConnection } from "../RedisConnection.js"
-import { defaultConnectTimeout, RedisError } from "../RedisConnection.js"
+import { RedisError } from "./redisError.js"
+
+const defaultConnectTimeout = Duration.seconds(5)
 
 /** @internal */
 export const displayUrl = (url: string): string => {
