@@ -36,8 +36,8 @@ import { bodies } from "./lib/clients.js"
 import { fmt, machine, numberFlag, table } from "./lib/report.js"
 
 const argv = process.argv.slice(2)
-const items = numberFlag(argv, "--items", 4_000)
-const hits = numberFlag(argv, "--hits", 20_000)
+const items = numberFlag(argv, "items", 4_000)
+const hits = numberFlag(argv, "hits", 20_000)
 const redisUrl = process.env.FASTLLM_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
 const here = dirname(fileURLToPath(import.meta.url))
 const bin = join(here, "..", "packages", "cli", "bin", "fastllm.js")
