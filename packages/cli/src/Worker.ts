@@ -27,6 +27,7 @@ import { ConfigurationError } from "./CliError.js"
 import * as BatchLine from "./BatchLine.js"
 import * as RedisJob from "./RedisJob.js"
 import * as DurationText from "./DurationText.js"
+import * as EngineOptions from "./EngineOptions.js"
 
 /**
  * `worker`'s options beyond {@link redisOptions}: run's provider and engine options.
@@ -35,33 +36,9 @@ import * as DurationText from "./DurationText.js"
  * @category options
  */
 export const engineOptions = {
-  concurrency: Options.integer("concurrency").pipe(
-    Options.withPseudoName("N"),
-    Options.withDescription("Maximum requests in flight"),
-    Options.withDefault(64)
-  ),
-  rpm: Options.integer("rpm").pipe(Options.withPseudoName("N"), Options.withDescription("Requests-per-minute budget, global for this Redis"), Options.optional),
-  tpm: Options.integer("tpm").pipe(Options.withPseudoName("N"), Options.withDescription("Tokens-per-minute budget, global for this Redis"), Options.optional),
-  timeout: Options.text("timeout").pipe(
-    Options.withPseudoName("DURATION"),
-    Options.withDescription("Timeout of each attempt: 30s, 2m, 500ms, or seconds"),
-    Options.withDefault("60s")
-  ),
-  retries: Options.integer("retries").pipe(
-    Options.withPseudoName("N"),
-    Options.withDescription("Retries after the first attempt (retryable errors only)"),
-    Options.withDefault(4)
-  ),
-  ttl: Options.text("ttl").pipe(
-    Options.withPseudoName("DURATION"),
-    Options.withDescription("Expiry of the cache entries written (default: never)"),
-    Options.optional
-  ),
-  baseUrl: Options.text("base-url").pipe(
-    Options.withPseudoName("URL"),
-    Options.withDescription("OpenAI-compatible API base URL incl. /v1 (default $OPENAI_BASE_URL, else OpenAI)"),
-    Options.optional
-  ),
+  ...EngineOptions.limits,
+  ttl: EngineOptions.ttl,
+  baseUrl: EngineOptions.baseUrl,
   quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("No progress lines"))
 }
 
