@@ -76,26 +76,34 @@ describe("fastllm run --redis with workers", () => {
       }
     })), 120_000)
 
-  it.live("--rpm is global: four processes together stay within one budget", () =>
+  it.live("--rpm is global: four processes together hold one budget at the server (1-second windows)", () =>
     Effect.scoped(Effect.gen(function*() {
-      const rpm = 60
+      const rpm = 1_200 // 20 a second, paced
+      const perSecond = rpm / 60
       const dir = yield* tempDir
       const p = yield* prefix
       const api = yield* server({})
-      const input = writeLines(dir, "in.jsonl", requests(400, 400))
+      const input = writeLines(dir, "in.jsonl", requests(2_000, 2_000))
       const args = [...common(api.url, redisUrl, p), "--rpm", String(rpm), "-q"]
-      const started = Date.now()
       yield* start(["run", input, "-o", path.join(dir, "out.jsonl"), ...args], { cwd: dir })
       yield* waitUntil(() => api.stats().requests > 0)
       yield* Effect.forEach([1, 2, 3], () => start(["worker", ...args], { cwd: dir }))
-      yield* Effect.sleep("5 seconds")
-      const elapsedMinutes = (Date.now() - started) / 60_000
-      // One token bucket of a minute's budget, full at the start, refilled at rpm/60 per second:
-      // together the four may send at most rpm + rpm * elapsed; each on its own would send 4 rpm.
-      const allowed = rpm + rpm * elapsedMinutes
-      const sent = api.stats().requests
-      assert.isAtLeast(sent, rpm * 0.9, "the budget is used")
-      assert.isAtMost(sent, Math.ceil(allowed * 1.05), `sent ${sent} in ${(elapsedMinutes * 60).toFixed(1)} s`)
+      yield* Effect.sleep("6 seconds")
+      const windows = api.stats().requestsPerSecond
+      const full = windows.slice(0, -1) // the last second is still running
+      // Each process alone would send `perSecond`: four of them, four times that. The first busy
+      // second also holds the paced bucket's initial burst (one second's worth, the core's default
+      // --rate-burst), so it is checked against two seconds' worth; after it, 1.25x per window
+      // (requests delayed across a window edge bunch: measured up to 1.2x on this machine).
+      const first = full.findIndex((count) => count > 0)
+      for (const [second, count] of full.entries()) {
+        const limit = second <= first + 1 ? 2 * perSecond * 1.05 : perSecond * 1.25
+        assert.isAtMost(count, Math.ceil(limit), `second ${second}: ${count} requests (${windows.join(", ")})`)
+      }
+      const busy = full.filter((count) => count > 0)
+      assert.isAtLeast(busy.length, 3, windows.join(", "))
+      const mean = busy.slice(1).reduce((sum, n) => sum + n, 0) / Math.max(1, busy.length - 1)
+      assert.isAtLeast(mean, perSecond * 0.5, `the budget is used (${windows.join(", ")})`)
     })), 60_000)
 
   it.live("a worker killed half way: the job finishes and every item has one result", () =>
