@@ -155,6 +155,9 @@ export const run = (args: RunArgs) =>
     const output = Option.getOrUndefined(args.output)
     const model = Option.getOrUndefined(args.model)
     const prepared = yield* BatchFile.prepare({ input: args.input, output })
+    if (prepared === undefined) {
+      return yield* new ConfigurationError({ reason: "run --redis needs an input file (a job is keyed by its content), not a stream" })
+    }
     const setup = yield* Worker.engine(args, log)
     const id = JobQueue.jobId({ contentSha256: yield* sha256(args.input), chunkSize, model })
     const redisFailure = (error: { readonly message: string }) => new ConfigurationError({ reason: error.message })

@@ -55,16 +55,17 @@ export interface EngineArgs {
   readonly concurrency: number
   readonly rpm: Option.Option<number>
   readonly tpm: Option.Option<number>
-  readonly timeout: string
+  readonly timeout: string | Duration.Duration
   readonly retries: number
-  readonly ttl: Option.Option<string>
+  readonly ttl: Option.Option<string | Duration.Duration>
   readonly baseUrl: Option.Option<string>
   readonly noCache?: boolean | undefined
 }
 
 const invalid = (reason: string) => new ConfigurationError({ reason })
 
-const duration = (name: string, text: string) =>
+const duration = (name: string, text: string | Duration.Duration): Effect.Effect<Duration.Duration, ConfigurationError> =>
+  typeof text !== "string" ? Effect.succeed(text) :
   Option.match(DurationText.parse(text), {
     onNone: () => Effect.fail(invalid(`--${name} ${JSON.stringify(text)} is not a duration (try 30s, 5m, 2h)`)),
     onSome: Effect.succeed
