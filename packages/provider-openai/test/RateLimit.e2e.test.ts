@@ -18,7 +18,13 @@ const chat = (i: number, content = "x".repeat(36)) => ({
 const managerWith = (server: TestServer.TestServer, options: RequestManager.Options) =>
   Effect.flatMap(
     Layer.build(Layer.merge(OpenAiProvider.layer({ baseUrl: server.url }), Cache.none)),
-    (context) => Effect.provide(RequestManager.make({ cache: false, ...options }), context)
+    // These scenarios predate paced budgets and adaptive concurrency (issue 13): a minute's burst,
+    // like the test server's full bucket, and a fixed concurrency keep them as they were written.
+    (context) =>
+      Effect.provide(
+        RequestManager.make({ cache: false, burst: "1 minute", adaptiveConcurrency: false, ...options }),
+        context
+      )
   )
 
 describe("rate limits against the test server", () => {
@@ -83,7 +89,7 @@ describe("rate limits against the test server", () => {
       assert.isTrue(last?._tag === "Failure" && last.error.message.includes("not sent"))
     })))
 
-  it.live("a 429 closes the gate for the whole batch until Retry-After", () =>
+  it.live("random 429s in bursts: each backs off its own request, and only calls already on the wire meet one", () =>
     Effect.scoped(Effect.gen(function*() {
       // Every request is refused for 300 ms after an injected 429 (burst mode); the gate holds the
       // batch back instead of every fiber retrying into the refusal.
@@ -100,6 +106,8 @@ describe("rate limits against the test server", () => {
       // Only what was already on the wire meets a refusal: at most the 15 other requests in flight
       // per injected 429, never a fiber retrying into the 300 ms refusal on its own.
       assert.isAtMost(serverStats.rateLimited, serverStats.faults.rateLimit * 16)
-      assert.isAbove(stats.rateLimitWaitMillis, 250)
-    })))
+      // Injected 429s say nothing of an empty bucket (remaining not 0): since issue 13 they are
+      // isolated refusals, each backing off its own request, not a gate for the whole batch.
+      assert.strictEqual(stats.rateLimitedIsolated, stats.rateLimited)
+    })), 30_000)
 })
