@@ -6,7 +6,9 @@
  */
 import { LLMError } from "@fastllm/core"
 import * as Options from "@effect/cli/Options"
+import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
+import * as Flags from "./Flags.js"
 
 /**
  * The options `worker` and `run --redis` share: where Redis is, and the engine's settings.
@@ -24,11 +26,10 @@ export const options = {
     Options.withDescription("Prefix of every Redis key (one deployment per prefix)"),
     Options.withDefault("fastllm:")
   ),
-  lease: Options.text("lease").pipe(
-    Options.withPseudoName("DURATION"),
-    Options.withDescription("How long a dead worker's chunks and claims wait before another takes them"),
-    Options.withDefault("15s")
-  )
+  lease: Flags.duration("lease", {
+    description: "How long a dead worker's chunks and claims wait before another takes them",
+    fallback: "15s"
+  }).pipe(Options.withDefault(Duration.seconds(15)))
 }
 
 /**

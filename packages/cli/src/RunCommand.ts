@@ -6,28 +6,23 @@
  */
 import { Cache, RequestManager } from "@fastllm/core"
 import { DiskCache } from "@fastllm/cache-disk"
-import { OpenAiConfig } from "@fastllm/provider-openai"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as AutoProvider from "./AutoProvider.js"
 import * as BatchApiRun from "./BatchApiRun.js"
 import * as BatchFile from "./BatchFile.js"
 import * as ResponseSchema from "./ResponseSchema.js"
-import * as EstimateCommand from "./EstimateCommand.js"
+import * as EngineOptions from "./EngineOptions.js"
 import * as Telemetry from "./Telemetry.js"
 import { ConfigurationError, ItemsFailed } from "./CliError.js"
 import * as View from "./View.js"
 import * as Flags from "./Flags.js"
-import * as HeaderFlag from "./HeaderFlag.js"
 import * as OutputLock from "./OutputLock.js"
 import * as Preflight from "./Preflight.js"
 import * as RedisJob from "./RedisJob.js"
@@ -67,71 +62,13 @@ const runOptions = {
     ),
     Options.optional
   ),
-  concurrency: Flags.integerWithDefault("concurrency", { description: "Maximum requests in flight", min: 1, fallback: 64 }),
-  rpm: Flags.integer("rpm", { description: "Requests-per-minute budget (default: none)", min: 1 }).pipe(Options.optional),
-  tpm: Flags.integer("tpm", { description: "Tokens-per-minute budget (default: none)", min: 1 }).pipe(Options.optional),
-  rateBurst: Flags.duration("rate-burst", {
-    description: "How much of a rate limit may go at once (budgets are paced)",
-    fallback: "1s"
-  }).pipe(Options.optional),
-  window: Flags.integer("window", { description: "Items in progress at once (default: 2 x concurrency)", min: 1 }).pipe(
-    Options.optional
-  ),
-  noAdaptive: Options.boolean("no-adaptive-concurrency").pipe(
-    Options.withDescription("Keep --concurrency fixed (default: cut it on bursts of 429s/timeouts, grow it back)")
-  ),
-  timeout: Flags.duration("timeout", { description: "Timeout of each attempt: 30s, 2m, 500ms, or seconds", fallback: "60s" }).pipe(
-    Options.withDefault(Duration.seconds(60))
-  ),
-  retries: Flags.integerWithDefault("retries", {
-    description: "Retries after the first attempt (retryable errors only)",
-    min: 0,
-    fallback: 4
-  }),
+  ...EngineOptions.options,
   cache: Options.text("cache").pipe(
     Options.withPseudoName("PATH"),
     Options.withDescription("Disk cache directory (default: $FASTLLM_CACHE_DIR, else ./.fastllm-cache)"),
     Options.optional
   ),
   noCache: Options.boolean("no-cache").pipe(Options.withDescription("Do not read or write the cache")),
-  ttl: Flags.duration("ttl", { description: "Expiry of the cache entries written: 7d, 12h, 30m ...", fallback: "never" }).pipe(
-    Options.optional
-  ),
-  baseUrl: Options.text("base-url").pipe(
-    Options.withPseudoName("URL"),
-    Options.withDescription(
-      "OpenAI-compatible API base URL, including /v1 (default: $OPENAI_BASE_URL, else https://api.openai.com/v1)"
-    ),
-    Options.optional
-  ),
-  azureEndpoint: Options.text("azure-endpoint").pipe(
-    Options.withPseudoName("URL"),
-    Options.withDescription(
-      "Azure OpenAI resource, e.g. https://NAME.openai.azure.com: key from $AZURE_OPENAI_API_KEY sent as api-key, " +
-        "requests to /openai/deployments/{model}/... (default: $AZURE_OPENAI_ENDPOINT)"
-    ),
-    Options.optional
-  ),
-  apiVersion: Options.text("api-version").pipe(
-    Options.withPseudoName("VERSION"),
-    Options.withDescription("Azure OpenAI api-version, e.g. 2024-10-21 (default: $OPENAI_API_VERSION)"),
-    Options.optional
-  ),
-  header: Options.text("header").pipe(
-    Options.withPseudoName("NAME=VALUE"),
-    Options.withDescription(
-      "Extra request header, repeatable (e.g. for a gateway). Values that look secret (authorization, key, token, " +
-        "cookie... headers; Bearer/sk- values) are redacted like the API key"
-    ),
-    Options.repeated,
-    Options.mapEffect((texts) =>
-      Effect.forEach(texts, (text) =>
-        Either.match(HeaderFlag.parse(text), {
-          onLeft: (reason) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(reason))),
-          onRight: Effect.succeed
-        }))
-    )
-  ),
   model: Options.text("model").pipe(Options.withPseudoName("NAME"), Options.withDescription("Use this model for every request"), Options.optional),
   quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("No progress, no summary")),
   progress: Options.choice("progress", ["auto", "bar", "log", "none"]).pipe(
@@ -152,15 +89,6 @@ const runOptions = {
   ),
   ui: View.uiOption,
   ...BatchApiRun.runOptions,
-  maxCost: Options.float("max-cost").pipe(
-    Options.withPseudoName("USD"),
-    Options.withDescription(
-      "Cost budget in US dollars: no call is sent once the next would not fit (spent + in flight + its estimate); " +
-        "the rest fail with error code budget_exceeded (exit 1) and a rerun with a larger budget continues from the cache"
-    ),
-    Options.optional
-  ),
-  price: EstimateCommand.priceOption,
   ...RedisJob.runOptions
 }
 
@@ -173,22 +101,7 @@ type RunArgs = {
 const readConfig = <A>(config: Config.Config<A>): Effect.Effect<A, ConfigurationError> =>
   Effect.mapError(config, (error) => new ConfigurationError({ reason: `Configuration: ${String(error)}` }))
 
-/** The provider's settings: the environment (`OpenAiConfig`, the one reader) under the flags. */
-const providerSettings = (args: Pick<RunArgs, "baseUrl" | "azureEndpoint" | "apiVersion" | "header">) =>
-  Effect.gen(function*() {
-    const env = yield* readConfig(OpenAiConfig.environment)
-    const resolved = OpenAiConfig.resolve({
-      ...env,
-      baseUrl: Option.getOrElse(args.baseUrl, () => env.baseUrl),
-      azureEndpoint: Option.getOrElse(args.azureEndpoint, () => env.azureEndpoint),
-      apiVersion: Option.getOrElse(args.apiVersion, () => env.apiVersion)
-    })
-    if (Either.isLeft(resolved)) {
-      return yield* new ConfigurationError({ reason: `Configuration: ${String(resolved.left)}` })
-    }
-    const headers = args.header.length === 0 ? undefined : Object.fromEntries(args.header)
-    return { ...resolved.right, headers }
-  })
+const providerSettings = EngineOptions.providerSettings
 
 /** "does the base URL need /v1?": for a base URL given without a version path. */
 const notFoundHint = (settings: { readonly baseUrl?: string | undefined; readonly azure?: unknown }) => {
@@ -255,24 +168,9 @@ export const runHandler = (args: RunArgs) =>
       connections: concurrency,
       announce: (line) => log(line + "\n")
     })
-    if (Option.isSome(args.maxCost) && !(args.maxCost.value > 0)) {
-      return yield* invalid(`--max-cost must be more than 0 US dollars, got ${args.maxCost.value}`)
-    }
-    const prices = yield* EstimateCommand.parsePrices(args.price)
-    const managerLayer = RequestManager.layer({
-      maxCost: Option.getOrUndefined(args.maxCost),
-      prices,
-      concurrency,
-      maxRetries: args.retries,
-      timeout: args.timeout,
-      requestsPerMinute: Option.getOrUndefined(args.rpm),
-      tokensPerMinute: Option.getOrUndefined(args.tpm),
-      burst: Option.getOrUndefined(args.rateBurst),
-      window: Option.getOrUndefined(args.window),
-      adaptiveConcurrency: !args.noAdaptive,
-      timeToLive: ttl,
-      cache: !args.noCache
-    }).pipe(Layer.provide(Layer.merge(providerLayer, cacheLayer)))
+    const managerLayer = RequestManager.layer(yield* EngineOptions.managerOptions(args, { cache: !args.noCache })).pipe(
+      Layer.provide(Layer.merge(providerLayer, cacheLayer))
+    )
 
     const progress: BatchFile.ProgressMode = args.quiet
       ? "none"

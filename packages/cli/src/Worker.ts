@@ -7,12 +7,10 @@
  * @since 0.2.0
  */
 import { LLMError, RequestManager } from "@fastllm/core"
-import { OpenAiConfig } from "@fastllm/provider-openai"
 import { JobQueue, RedisCache, RedisConnection, RedisRateLimiter } from "@fastllm/redis"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Duration from "effect/Duration"
-import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
@@ -26,53 +24,34 @@ import * as AutoProvider from "./AutoProvider.js"
 import { ConfigurationError } from "./CliError.js"
 import * as BatchLine from "./BatchLine.js"
 import * as RedisJob from "./RedisJob.js"
-import * as DurationText from "./DurationText.js"
 import * as EngineOptions from "./EngineOptions.js"
 
 /**
- * `worker`'s options beyond {@link redisOptions}: run's provider and engine options.
+ * `worker`'s options beyond {@link RedisJob.options}: run's provider and engine options (one
+ * definition, `EngineOptions`) and `--quiet`.
  *
  * @since 0.2.0
  * @category options
  */
 export const engineOptions = {
-  ...EngineOptions.limits,
-  ttl: EngineOptions.ttl,
-  baseUrl: EngineOptions.baseUrl,
+  ...EngineOptions.options,
   quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("No progress lines"))
 }
 
 /**
- * The engine settings, as given on the command line (before checking).
+ * The engine settings, as given on the command line.
  *
  * @since 0.2.0
  * @category models
  */
-export interface EngineArgs {
+export interface EngineArgs extends EngineOptions.Args {
   readonly redis: Redacted.Redacted
   readonly redisPrefix: string
-  readonly lease: string
-  readonly concurrency: number
-  readonly rpm: Option.Option<number>
-  readonly tpm: Option.Option<number>
-  readonly timeout: string | Duration.Duration
-  readonly retries: number
-  readonly ttl: Option.Option<string | Duration.Duration>
-  readonly baseUrl: Option.Option<string>
+  readonly lease: Duration.Duration
   readonly noCache?: boolean | undefined
 }
 
 const invalid = (reason: string) => new ConfigurationError({ reason })
-
-const duration = (name: string, text: string | Duration.Duration): Effect.Effect<Duration.Duration, ConfigurationError> =>
-  typeof text !== "string" ? Effect.succeed(text) :
-  Option.match(DurationText.parse(text), {
-    onNone: () => Effect.fail(invalid(`--${name} ${JSON.stringify(text)} is not a duration (try 30s, 5m, 2h)`)),
-    onSome: Effect.succeed
-  })
-
-const atLeastOne = (name: string, value: number) =>
-  value >= 1 ? Effect.succeed(value) : Effect.fail(invalid(`--${name} must be at least 1, got ${value}`))
 
 /** Budgets given to any process are global: stored in Redis, and read by those given none. */
 const sharedLimits = (connection: RedisConnection.RedisConnection.Service, rpm: number | undefined, tpm: number | undefined) =>
@@ -95,46 +74,33 @@ const sharedLimits = (connection: RedisConnection.RedisConnection.Service, rpm: 
  */
 export const engine = (args: EngineArgs, log: (line: string) => void) =>
   Effect.gen(function*() {
-    const concurrency = yield* atLeastOne("concurrency", args.concurrency)
-    if (args.retries < 0) return yield* Effect.fail(invalid(`--retries must be 0 or more, got ${args.retries}`))
-    const rpm = Option.isSome(args.rpm) ? yield* atLeastOne("rpm", args.rpm.value) : undefined
-    const tpm = Option.isSome(args.tpm) ? yield* atLeastOne("tpm", args.tpm.value) : undefined
-    const timeout = yield* duration("timeout", args.timeout)
-    const lease = yield* duration("lease", args.lease)
-    const ttl = Option.isSome(args.ttl) ? yield* duration("ttl", args.ttl.value) : undefined
-    const env = yield* Effect.mapError(OpenAiConfig.environment, (error) => invalid(`Configuration: ${String(error)}`))
-    const settings = yield* Either.match(
-      OpenAiConfig.resolve({ ...env, baseUrl: Option.getOrElse(args.baseUrl, () => env.baseUrl) }),
-      {
-        onLeft: (error) => Effect.fail(invalid(`Configuration: ${String(error)}`)),
-        onRight: Effect.succeed
-      }
-    )
+    const settings = yield* EngineOptions.providerSettings(args)
     const connection = yield* RedisConnection.make({ url: args.redis as Redacted.Redacted<string>, prefix: args.redisPrefix }).pipe(
       Effect.mapError((error) => invalid(error.message))
     )
-    const limits = yield* sharedLimits(connection, rpm, tpm).pipe(Effect.mapError((error) => invalid(error.message)))
+    const limits = yield* sharedLimits(connection, Option.getOrUndefined(args.rpm), Option.getOrUndefined(args.tpm)).pipe(
+      Effect.mapError((error) => invalid(error.message))
+    )
+    const options = yield* EngineOptions.managerOptions(args, {
+      cache: args.noCache !== true,
+      requestsPerMinute: limits.rpm,
+      tokensPerMinute: limits.tpm
+    })
+    const ttl = Option.getOrUndefined(args.ttl)
+    const lease = args.lease
     const connectionLayer = Layer.succeed(RedisConnection.RedisConnection, connection)
     const managerLayer = (quiet: boolean) =>
-      RequestManager.layer({
-        concurrency,
-        maxRetries: args.retries,
-        timeout,
-        requestsPerMinute: limits.rpm,
-        tokensPerMinute: limits.tpm,
-        timeToLive: ttl,
-        cache: args.noCache !== true
-      }).pipe(
+      RequestManager.layer(options).pipe(
         Layer.provide(AutoProvider.layer({
           ...settings,
-          connections: concurrency,
+          connections: args.concurrency,
           announce: quiet ? () => {} : (line) => log(line + "\n")
         })),
         Layer.provide(Layer.merge(RedisCache.layer({ lease, timeToLive: ttl }), RedisRateLimiter.layerStore)),
         Layer.provide(connectionLayer)
       )
     const queue = yield* JobQueue.make({ lease }).pipe(Effect.provide(connectionLayer))
-    return { connection, queue, managerLayer, lease, concurrency, limits }
+    return { connection, queue, managerLayer, lease, concurrency: args.concurrency, limits }
   })
 
 const encodeRecord = Schema.encodeSync(RedisJob.ChunkRecord)

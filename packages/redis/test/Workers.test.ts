@@ -3,12 +3,14 @@
  * against the real test server and a real Redis (a fresh key prefix per test, removed after).
  */
 import { assert, describe, it } from "@effect/vitest"
+import { JobQueue, RedisConnection } from "@fastllm/redis"
 import { TestServer } from "@fastllm/testing"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { execFileSync, spawn } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
-import { readLines, start, tempDir, waitUntil, writeLines } from "../../cli/test/fixtures/childProcess.js"
+import { readLines, run as runToEnd, start, tempDir, waitUntil, writeLines } from "../../cli/test/fixtures/childProcess.js"
 import { cleanup, freshPrefix, redisUrl } from "./fixtures/redis.js"
 
 /** The test server for one test, stopped with the scope. */
@@ -45,6 +47,53 @@ const assertComplete = (file: string, count: number) => {
     assert.strictEqual(line.response?.status_code, 200, JSON.stringify(line))
   })
 }
+
+describe("fastllm worker's options", () => {
+  /** Every engine option of `run` (EngineOptions.options): `worker` takes the same definition. */
+  const engineFlags = [
+    "--concurrency", "--rpm", "--tpm", "--rate-burst", "--window", "--no-adaptive-concurrency", "--timeout",
+    "--retries", "--ttl", "--max-cost", "--price", "--base-url", "--azure-endpoint", "--api-version", "--header"
+  ]
+
+  it.live("worker takes every engine option run takes, checked the same way, and they reach its engine", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const dir = yield* tempDir
+      const p = yield* prefix
+      const api = yield* server({})
+      for (const command of ["run", "worker"]) {
+        const help = yield* runToEnd([command, "--help"], { cwd: dir })
+        for (const flag of engineFlags) assert.include(help.stdout, flag, `${command} --help lists ${flag}`)
+      }
+      const args = common(api.url, redisUrl, p)
+      const bad = yield* runToEnd(["worker", "--exit-when-idle", ...args, "--rate-burst", "soon"], { cwd: dir })
+      assert.strictEqual(bad.code, 2, bad.stderr)
+      assert.include(bad.stderr, "--rate-burst")
+      const negative = yield* runToEnd(["worker", "--exit-when-idle", ...args, "--max-cost", "-1"], { cwd: dir })
+      assert.strictEqual(negative.code, 2, negative.stderr)
+      assert.include(negative.stderr, "--max-cost")
+
+      // A job put on the queue through the library; a worker with a cost budget too small for one
+      // call (at the --price given) sends nothing and records every item as over budget.
+      const connection = yield* RedisConnection.make({ url: redisUrl, prefix: p })
+      const queue = yield* Effect.provideService(JobQueue.make({ lease: "5 seconds" }), RedisConnection.RedisConnection, connection)
+      const lines = requests(10, 10).map((r, i) => ({ line: i + 1, text: JSON.stringify(r), valid: true }))
+      const id = JobQueue.jobId({ contentSha256: "worker-options", chunkSize: 100 })
+      yield* queue.submit({ id, name: "in.jsonl", total: lines.length, chunkSize: 100 }, Stream.fromIterable(lines))
+      const worker = yield* runToEnd([
+        "worker", "--exit-when-idle", "-q", ...args,
+        "--max-cost", "0.000001", "--price", "gpt-4o-mini=1000,1000",
+        "--rate-burst", "200ms", "--window", "4", "--no-adaptive-concurrency", "--timeout", "5s", "--retries", "0",
+        "--ttl", "1h", "--concurrency", "2", "--rpm", "600", "--header", "X-Probe=1"
+      ], { cwd: dir })
+      assert.strictEqual(worker.code, 0, worker.stderr)
+      assert.strictEqual(api.stats().requests, 0)
+      const [record] = yield* queue.records(id, 0, 1)
+      assert.isDefined(record)
+      const items = JSON.parse(record!) as Array<{ error: { _tag: string } } | null>
+      assert.strictEqual(items.length, 10)
+      for (const item of items) assert.strictEqual(item?.error._tag, "BudgetExceededError", record)
+    })), 60_000)
+})
 
 describe("fastllm run --redis with workers", () => {
   // The issue asks for 10,000 requests; 4,000 (1,000 distinct) keep this test near 20 s on a
