@@ -58,8 +58,10 @@ export interface Options {
   /** Retries after the first attempt, for retryable errors only. Default 4 (5 attempts). */
   readonly maxRetries?: number | undefined
   /**
-   * The backoff between attempts. Default: exponential from 500 ms, doubling, jittered, capped at
-   * 30 s. Whatever the schedule says, a retry never comes sooner than the server's Retry-After.
+   * The backoff between attempts. Default: the server's Retry-After when it gives one (plus up to
+   * 10%); after a dropped connection while the server answers other calls, a quick retry (25 ms,
+   * doubling); else exponential from 500 ms, doubling, jittered, capped at 30 s. With a schedule of
+   * your own, a retry still never comes sooner than the server's Retry-After.
    */
   readonly retrySchedule?: Schedule.Schedule<unknown, ProviderError> | undefined
   /** Use the `Cache` service. Default true. */
@@ -90,9 +92,11 @@ export interface Options {
    */
   readonly burst?: Duration.DurationInput | undefined
   /**
-   * Adapt the number of calls in flight (AIMD): start at min(concurrency, 16) and double while all
-   * is well, cut by 30% on a burst of 429s or timeouts or when calls get much slower, grow back by
-   * one per round of calls; never above `concurrency`. Default true; `false` keeps `concurrency`.
+   * Adapt the number of calls in flight: start at min(concurrency, 16) and double while doubling
+   * buys throughput (a server or a process that is saturated only queues more calls); cut by 30% on
+   * a burst of 429s or timeouts (a share well above the recent level: a steady trickle of random
+   * 429s cuts nothing); now and then try an eighth more and keep it if it pays. Never above
+   * `concurrency`. Default true; `false` keeps `concurrency`.
    */
   readonly adaptiveConcurrency?: boolean | undefined
   /**

@@ -91,39 +91,85 @@ describe("isolated 429s vs an empty bucket", () => {
     }))
 })
 
-describe("adaptive concurrency (AIMD)", () => {
-  it("slow start doubles from 16, never above the configured concurrency", () => {
+/**
+ * Feeds `law` with `count` outcomes from a simulated server whose throughput at a limit L is
+ * `rate(L)` completions per millisecond; `signal(i)` says how outcome i went. Returns the limits
+ * the law had after each outcome.
+ */
+const feed = (
+  law: Aimd,
+  count: number,
+  rate: (limit: number) => number,
+  signal: (i: number) => "ok" | "congested" = () => "ok",
+  clock = { now: 0 }
+) => {
+  const limits: Array<number> = []
+  for (let i = 0; i < count; i++) {
+    clock.now += 1 / rate(Math.round(law.limit))
+    law.record(signal(i), clock.now)
+    limits.push(law.limit)
+  }
+  return limits
+}
+/** A server far from its capacity: 20 ms per call whatever the load, so throughput grows with L. */
+const latencyBound = (limit: number) => limit / 20
+/** A deterministic stream of uniform numbers in [0, 1) (a 32-bit LCG). */
+const uniform = (seed: number) => () => {
+  seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
+  return seed / 2 ** 32
+}
+
+describe("adaptive concurrency", () => {
+  it("slow start doubles from 16 while doubling pays, never above the configured concurrency", () => {
     const law = new Aimd({ max: 64 })
     assert.strictEqual(law.limit, 16)
-    for (let i = 0; i < 16; i++) law.record("ok", 10)
-    assert.strictEqual(law.limit, 32)
-    for (let i = 0; i < 32; i++) law.record("ok", 10)
-    assert.strictEqual(law.limit, 64)
-    for (let i = 0; i < 64; i++) law.record("ok", 10)
-    assert.strictEqual(law.limit, 64)
-  })
-
-  it("a burst of 429s or timeouts cuts by 30%; then it grows back by one per round", () => {
-    const law = new Aimd({ max: 64, initial: 64 })
-    for (let i = 0; i < 64; i++) law.record(i % 4 === 0 ? "congested" : "ok", 10)
-    assert.closeTo(law.limit, 44.8, 1e-9)
-    for (let i = 0; i < 45; i++) law.record("ok", 10)
-    assert.closeTo(law.limit, 45.8, 1e-9)
-  })
-
-  it("the odd 429 (under 20% of a round) does not cut", () => {
-    const law = new Aimd({ max: 64, initial: 64 })
-    for (let i = 0; i < 64; i++) law.record(i % 10 === 0 ? "congested" : "ok", 10)
+    const limits = feed(law, 2_000, latencyBound)
+    assert.deepStrictEqual([...new Set(limits)], [16, 32, 64])
     assert.strictEqual(law.limit, 64)
     assert.strictEqual(law.cuts, 0)
   })
 
-  it("with latencyRatio, calls much slower than the fastest round seen cut too", () => {
-    const law = new Aimd({ max: 64, initial: 32, latencyRatio: 2 })
-    for (let i = 0; i < 32; i++) law.record("ok", 20)
-    assert.strictEqual(law.limit, 64)
-    for (let i = 0; i < 64; i++) law.record("ok", 100)
+  it("stops doubling where more in flight buys nothing (a saturated client or server) and goes back", () => {
+    // 1 call per ms at most: 16 → 0.8/ms, 32 → 1/ms (+25%: doubled), 64 → 1/ms (nothing): back to 32
+    const law = new Aimd({ max: 64 })
+    const limits = feed(law, 3_000, (limit) => Math.min(limit / 20, 1))
+    assert.include(limits, 64)
+    assert.strictEqual(law.limit, 32)
+  })
+
+  it("a server that slows down under load: settles near the best fixed concurrency (16 here)", () => {
+    // latency 20 ms + 0.08 ms × (L − 1)²: throughput peaks at L ≈ 16 (0.42/ms), 0.33 at 32, 0.19 at 64
+    const law = new Aimd({ max: 64 })
+    const limits = feed(law, 20_000, (limit) => limit / (20 + 0.08 * (limit - 1) ** 2))
+    assert.isAtMost(Math.max(...limits.slice(1_000)), 18)
+    assert.isAtLeast(law.limit, 14)
+    assert.isAtMost(law.limit, 18)
+  })
+
+  it("a burst of 429s or timeouts cuts by 30%; then probing grows it back while that pays", () => {
+    const law = new Aimd({ max: 64, initial: 64 })
+    const clock = { now: 0 }
+    feed(law, 200, latencyBound, () => "ok", clock) // settles at 64 (the ceiling)
+    let n = 0
+    // a quarter of the calls refused: the first epoch that sees it cuts
+    while (law.cuts === 0 && n < 1_000) feed(law, 1, latencyBound, () => (n++ % 4 === 0 ? "congested" : "ok"), clock)
+    assert.strictEqual(law.cuts, 1)
     assert.closeTo(law.limit, 44.8, 1e-9)
+    const limits = feed(law, 20_000, latencyBound, () => "ok", clock)
+    assert.strictEqual(law.limit, 64)
+    assert.isAtMost(Math.max(...limits), 64)
+    assert.strictEqual(law.cuts, 1)
+  })
+
+  it("a steady trickle of random 429s (10%) cuts nothing; a rising share does", () => {
+    const law = new Aimd({ max: 64, initial: 64 })
+    const random = uniform(7)
+    feed(law, 20_000, latencyBound, () => (random() < 0.1 ? "congested" : "ok"))
+    assert.strictEqual(law.cuts, 0)
+    assert.strictEqual(law.limit, 64)
+    feed(law, 200, latencyBound, () => (random() < 0.45 ? "congested" : "ok"))
+    assert.isAtLeast(law.cuts, 1)
+    assert.isBelow(law.limit, 64)
   })
 
   it("Slots follow a resize: fewer calls start while more are in flight", () =>

@@ -102,6 +102,38 @@ describe("retry", () => {
       assert.deepStrictEqual(times, [0, 7_000])
     }))
 
+  it("the default delays: Retry-After (+ up to 10%), a quick retry after a reset while the server answers, else exponential", () => {
+    const limited = new LLMError.RateLimitError({ kind: "requests", retryAfter: Duration.millis(200) })
+    const reset = new LLMError.TransportError({ reason: "socket hang up" })
+    assert.strictEqual(Retry.delayFor(limited, 0, true, 0), 200)
+    assert.closeTo(Retry.delayFor(limited, 3, false, 0.99), 219.8, 1e-9) // never sooner, at most 10% later
+    assert.strictEqual(Retry.delayFor(reset, 0, true, 0.5), 25)
+    assert.strictEqual(Retry.delayFor(reset, 2, true, 0.5), 100)
+    assert.strictEqual(Retry.delayFor(reset, 0, false, 0.5), 500) // the server is not answering: back off
+    assert.strictEqual(Retry.delayFor(server, 1, true, 0.5), 1_000) // a 5xx is not a dropped connection
+    assert.strictEqual(Retry.delayFor(server, 10, true, 0.99), 30_000) // capped
+  })
+
+  it.effect("the default policy retries a reset quickly while the server answers, slowly once it does not", () =>
+    Effect.gen(function*() {
+      const reset = new LLMError.TransportError({ reason: "socket hang up" })
+      const health = new Retry.Health()
+      const quick = attempts([reset, reset])
+      const policy = Retry.policy({ maxRetries: 4, healthy: () => health.healthy })
+      const fiber = yield* Effect.fork(Retry.withRetries(quick.once, policy, 4))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* Fiber.join(fiber), "ok")
+      assert.strictEqual(quick.times.length, 3)
+      assert.isAtMost(quick.times[2]!, 25 * 1.5 + 50 * 1.5)
+      for (let i = 0; i < 20; i++) health.record(false) // nothing answers any more
+      assert.isFalse(health.healthy)
+      const slow = attempts([reset])
+      const later = yield* Effect.fork(Retry.withRetries(slow.once, policy, 4))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(later)
+      assert.isAtLeast(slow.times[1]! - slow.times[0]!, 400)
+    }))
+
   it.effect("the predicate passed in (the breaker) stops the retries", () =>
     Effect.gen(function*() {
       let open = false

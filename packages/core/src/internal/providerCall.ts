@@ -56,10 +56,12 @@ export const make = (options: Options) => {
       Effect.timeoutFail(effect, { duration: timeout, onTimeout: () => new TimeoutError({ timeout }) })
   const timed = timedCall(clock)
   const breakerOpen = () => breaker !== undefined && breaker.isOpen(clock.unsafeCurrentTimeMillis())
+  const health = new Retry.Health()
   const schedule = Retry.policy({
     schedule: options.retrySchedule,
     maxRetries: options.maxRetries,
-    allowRetry: () => !breakerOpen()
+    allowRetry: () => !breakerOpen(),
+    healthy: () => health.healthy
   })
 
   const send = (request: ApiRequest.ApiRequest, counters: Counters) =>
@@ -78,26 +80,30 @@ export const make = (options: Options) => {
       )
     })
 
-  /** Feeds the adaptive concurrency law with one attempt's outcome, and applies its verdict. */
-  const adapt = (reply: Either.Either<unknown, ProviderError>, latency: number) => {
+  /**
+   * Feeds the connection's health (retry.ts: quick retries after a reset while the server answers)
+   * and the adaptive concurrency law with one attempt's outcome, and applies the law's verdict.
+   */
+  const adapt = (reply: Either.Either<unknown, ProviderError>) => {
+    const error = Either.isLeft(reply) ? reply.left : undefined
+    health.record(error === undefined || (error._tag !== "TransportError" && error._tag !== "TimeoutError"))
     if (adaptive === undefined) return
-    const signal = Either.isRight(reply)
+    const signal = error === undefined
       ? "ok"
-      : reply.left._tag === "TimeoutError" || (reply.left._tag === "RateLimitError" && reply.left.kind !== "quota")
+      : error._tag === "TimeoutError" || (error._tag === "RateLimitError" && error.kind !== "quota")
       ? "congested"
       : "neutral"
-    if (adaptive.record(signal, latency)) slots.resize(Math.round(adaptive.limit))
+    // sub-millisecond time: at 0 ms latency a round of calls can end within a few milliseconds
+    if (adaptive.record(signal, Number(clock.unsafeCurrentTimeNanos()) / 1e6)) slots.resize(Math.round(adaptive.limit))
   }
 
   /** Waits for the rate limits, then sends. */
   const limited = (request: ApiRequest.ApiRequest, estimate: number, counters: Counters) =>
-    Effect.flatMap(rate.acquire(estimate), (ticket) => {
-      const started = clock.unsafeCurrentTimeMillis()
-      return Effect.map(send(request, counters), (reply) => {
-        adapt(reply, clock.unsafeCurrentTimeMillis() - started)
+    Effect.flatMap(rate.acquire(estimate), (ticket) =>
+      Effect.map(send(request, counters), (reply) => {
+        adapt(reply)
         return { ticket, reply }
-      })
-    })
+      }))
 
   /**
    * One attempt; the rate controller hears how it went once the slot is free again. With a cost
