@@ -40,7 +40,7 @@ export const options = {
     Options.optional
   ),
   noAdaptive: Options.boolean("no-adaptive-concurrency").pipe(
-    Options.withDescription("Keep --concurrency fixed (default: cut it on bursts of 429s/timeouts, grow it back)")
+    Options.withDescription("Keep --concurrency fixed (default: steer it by the throughput it buys, cut it on bursts of 429s/timeouts)")
   ),
   timeout: Flags.duration("timeout", { description: "Timeout of each attempt: 30s, 2m, 500ms, or seconds", fallback: "60s" }).pipe(
     Options.withDefault(Duration.seconds(60))
