@@ -11,7 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { Aimd } from "../src/internal/adaptiveConcurrency.js"
-import { mapOrdered } from "../src/internal/orderedWindow.js"
+import { mapOrdered, parked } from "../src/internal/orderedWindow.js"
 import { bucketEmpty, burstCapacity } from "../src/internal/rateBudget.js"
 import { make as makeRateController, type RateController, type Ticket } from "../src/internal/rateController.js"
 import { Slots } from "../src/internal/slots.js"
@@ -210,6 +210,54 @@ describe("ordered output with a stalled head item", () => {
       yield* TestClock.adjust("5 seconds")
       const out = yield* Fiber.join(fiber)
       assert.deepStrictEqual(Array.from(out), Array.from({ length: 100 }, (_, i) => i))
+    }))
+
+  it.effect("items in a long backoff step aside (after 1 s): every worker's item in backoff does not stop the rest", () =>
+    Effect.gen(function*() {
+      const started: Array<number> = []
+      let peakActive = 0
+      let active = 0
+      const fiber = yield* Effect.fork(Stream.runCollect(mapOrdered(
+        Stream.range(0, 199),
+        { workers: 8, maxBufferedBytes: 1_000_000, sizeOf: () => 100, parkAfter: "1 second" },
+        (n, index) =>
+          Effect.gen(function*() {
+            started.push(index)
+            peakActive = Math.max(peakActive, ++active)
+            yield* Effect.sleep(Duration.millis(100))
+            active--
+            // every tenth item fails once and waits 10 s before its retry, parked
+            if (n % 10 === 0) yield* parked(Effect.sleep(Duration.seconds(10)))
+            return n
+          })
+      )))
+      yield* TestClock.adjust("8 seconds")
+      // the 20 items in backoff (the first 8 all at once) did not stop the other 180
+      assert.strictEqual(started.length, 200)
+      assert.isAtMost(peakActive, 8) // never more than `workers` items working at once
+      yield* TestClock.adjust("20 seconds")
+      const out = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(Array.from(out), Array.from({ length: 200 }, (_, i) => i))
+    }))
+
+  it.effect("items do not step aside when told not to (a burst of refusals, a server that is down)", () =>
+    Effect.gen(function*() {
+      const started: Array<number> = []
+      const fiber = yield* Effect.fork(Stream.runCollect(mapOrdered(
+        Stream.range(0, 199),
+        { workers: 8, maxBufferedBytes: 1_000_000, sizeOf: () => 100 },
+        (n, index) =>
+          Effect.gen(function*() {
+            started.push(index)
+            yield* Effect.sleep(Duration.millis(100))
+            if (n % 10 === 0) yield* parked(Effect.sleep(Duration.seconds(10)), () => false)
+            return n
+          })
+      )))
+      yield* TestClock.adjust("8 seconds")
+      assert.isBelow(started.length, 100) // all 8 workers end up waiting 10 s each
+      yield* TestClock.adjust("300 seconds")
+      assert.strictEqual((yield* Fiber.join(fiber)).length, 200)
     }))
 
   it.effect("the buffer of finished items is bounded by bytes", () =>

@@ -125,7 +125,7 @@ describe("retry", () => {
       assert.strictEqual(yield* Fiber.join(fiber), "ok")
       assert.strictEqual(quick.times.length, 3)
       assert.isAtMost(quick.times[2]!, 25 * 1.5 + 50 * 1.5)
-      for (let i = 0; i < 20; i++) health.record(false) // nothing answers any more
+      for (let i = 0; i < 20; i++) health.record(false, false) // nothing answers any more
       assert.isFalse(health.healthy)
       const slow = attempts([reset])
       const later = yield* Effect.fork(Retry.withRetries(slow.once, policy, 4))

@@ -1,6 +1,9 @@
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
@@ -9,6 +12,38 @@ type Signal<B, E> =
   | { readonly _tag: "Item"; readonly value: B; readonly bytes: number }
   | { readonly _tag: "End" }
   | { readonly _tag: "Fail"; readonly cause: Cause.Cause<E> }
+
+/**
+ * Where an item that may wait a long time (a retry's backoff) can step aside: `park(effect, when)`
+ * runs `effect`, and once it has run for the pool's `parkAfter` (1 s by default) and `when()` still
+ * says yes, the item stops counting against the workers, so another item starts meanwhile.
+ *
+ * Only after a while, and only when `when()` agrees: a short backoff costs little, and an item
+ * that steps aside during a burst of refusals or while the server is down would only send one more
+ * request into it (the RequestManager passes "the recent calls mostly succeeded").
+ *
+ * @internal
+ */
+export interface Parking {
+  readonly park: <A, E, R>(effect: Effect.Effect<A, E, R>, when: () => boolean) => Effect.Effect<A, E, R>
+}
+
+/**
+ * The parking of the {@link mapOrdered} running the current item, if any.
+ *
+ * @internal
+ */
+export const currentParking: FiberRef.FiberRef<Parking | undefined> = FiberRef.unsafeMake<Parking | undefined>(undefined)
+
+/**
+ * Runs `effect` with {@link Parking} when the current fiber is one of {@link mapOrdered}'s workers,
+ * else as it is. Only called on slow paths (after a failed attempt), so reading the FiberRef costs
+ * nothing on the happy path.
+ *
+ * @internal
+ */
+export const parked = <A, E, R>(effect: Effect.Effect<A, E, R>, when: () => boolean = () => true): Effect.Effect<A, E, R> =>
+  Effect.flatMap(FiberRef.get(currentParking), (parking) => parking === undefined ? effect : parking.park(effect, when))
 
 /**
  * How {@link mapOrdered} bounds its work: `workers` items in progress at once, and the results
@@ -20,6 +55,10 @@ type Signal<B, E> =
  */
 export interface Ordering<B> {
   readonly workers: number
+  /** Items parked at once (in backoff, see {@link parked}) besides the `workers`. Default 16 × workers. */
+  readonly maxParked?: number | undefined
+  /** How long an item waits before it parks. Default 1 second. */
+  readonly parkAfter?: Duration.DurationInput | undefined
   readonly maxBufferedBytes: number
   readonly sizeOf: (b: B) => number
 }
@@ -35,7 +74,9 @@ export interface Ordering<B> {
  * `Stream.mapEffect` against 30 µs for this, window 128, on a loaded 2-core machine). Its window
  * also counts finished items waiting behind a slow head item, which is what stalled batches with
  * retries (issue 13). This keeps `workers` fibers alive for the stream's lifetime and hands items
- * to them through a queue.
+ * to them through a queue. An item that waits in a retry's backoff parks (see {@link parked}): it
+ * stops counting against `workers` and a new worker starts the next item, so items in backoff
+ * never idle the pool (up to `maxParked` of them; the pool shrinks back as they end).
  *
  * `f` must not fail: the RequestManager turns every error into a `Failure` result first.
  *
@@ -49,12 +90,18 @@ export const mapOrdered = <A, E, R, B>(
   Stream.unwrapScoped(Effect.gen(function*() {
     const workers = Math.max(1, ordering.workers)
     const maxBytes = Math.max(0, ordering.maxBufferedBytes)
-    // items taken from upstream and not finished; results finished and not yet pulled downstream
+    const maxParked = Math.max(0, ordering.maxParked ?? 16 * workers)
+    const parkAfter = Duration.decode(ordering.parkAfter ?? "1 second")
+    const scope = yield* Effect.scope
+    // items taken from upstream and not finished (parked ones included); results finished and not
+    // yet pulled downstream; worker fibers alive; items parked
     let running = 0
     let bufferedBytes = 0
     let buffered = 0
+    let alive = 0
+    let parkedItems = 0
     let producerWaiting: (() => void) | undefined = undefined
-    const full = () => running >= workers || (buffered > 0 && bufferedBytes >= maxBytes)
+    const full = () => running - parkedItems >= workers || (buffered > 0 && bufferedBytes >= maxBytes)
     const space: Effect.Effect<void> = Effect.suspend(() =>
       !full() ? Effect.void : Effect.async<void>((resume) => {
         producerWaiting = () => resume(Effect.void)
@@ -103,11 +150,45 @@ export const mapOrdered = <A, E, R, B>(
         return signals.length === 0 ? Effect.void : Queue.offerAll(output, signals)
       })
 
-    const worker = Queue.take(input).pipe(
+    // A worker takes items until the pool has more workers than it needs (a parked item ended).
+    const worker: Effect.Effect<void> = Queue.take(input).pipe(
       Effect.flatMap(([a, index]) => Effect.flatMap(f(a, index), (b) => complete(index, b))),
-      Effect.forever
+      Effect.zipRight(Effect.suspend(() => {
+        if (alive - parkedItems > workers) {
+          alive--
+          return Effect.void
+        }
+        return worker
+      }))
     )
-    for (let i = 0; i < workers; i++) yield* Effect.forkScoped(worker)
+    const parking: Parking = {
+      park: (effect, when) =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function*() {
+            let isParked = false
+            const step = Effect.suspend(() => {
+              if (parkedItems >= maxParked || !when()) return Effect.void
+              isParked = true
+              parkedItems++
+              wakeProducer() // the item no longer counts: room for one more
+              return alive - parkedItems < workers ? spawn : Effect.void
+            })
+            // forked interruptible (`restore`): the timer, and a worker it starts, must not inherit the mask
+            const timer = yield* Effect.forkIn(restore(Effect.delay(step, parkAfter)), scope)
+            return yield* restore(effect).pipe(Effect.ensuring(Effect.zipRight(
+              Fiber.interrupt(timer),
+              Effect.sync(() => {
+                if (isParked) parkedItems--
+              })
+            )))
+          })
+        )
+    }
+    const spawn: Effect.Effect<void> = Effect.suspend(() => {
+      alive++
+      return Effect.asVoid(Effect.forkIn(Effect.locally(worker, currentParking, parking), scope))
+    })
+    for (let i = 0; i < workers; i++) yield* spawn
 
     let index = 0
     yield* self.pipe(

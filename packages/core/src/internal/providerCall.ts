@@ -57,6 +57,7 @@ export const make = (options: Options) => {
   const timed = timedCall(clock)
   const breakerOpen = () => breaker !== undefined && breaker.isOpen(clock.unsafeCurrentTimeMillis())
   const health = new Retry.Health()
+  const mostlySucceeding = () => health.mostlySucceeding
   const schedule = Retry.policy({
     schedule: options.retrySchedule,
     maxRetries: options.maxRetries,
@@ -86,7 +87,7 @@ export const make = (options: Options) => {
    */
   const adapt = (reply: Either.Either<unknown, ProviderError>) => {
     const error = Either.isLeft(reply) ? reply.left : undefined
-    health.record(error === undefined || (error._tag !== "TransportError" && error._tag !== "TimeoutError"))
+    health.record(error === undefined || (error._tag !== "TransportError" && error._tag !== "TimeoutError"), error === undefined)
     if (adaptive === undefined) return
     const signal = error === undefined
       ? "ok"
@@ -154,7 +155,7 @@ export const make = (options: Options) => {
         return attempt(request, estimate, counters)
       })
       return Effect.flatMap(
-        Effect.either(Retry.withRetries(once, schedule, options.maxRetries)),
+        Effect.either(Retry.withRetries(once, schedule, options.maxRetries, mostlySucceeding)),
         (exit) => done(key, request, attempts, exit, counters)
       )
     })

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import { isRetryable, type ProviderError, retryAfter } from "../LLMError.js"
+import { parked } from "./orderedWindow.js"
 
 /**
  * Never sooner than the server's Retry-After: intersected schedules wait for the longer delay.
@@ -14,22 +15,34 @@ export const honourRetryAfter: Schedule.Schedule<ProviderError, ProviderError> =
 )
 
 /**
- * Whether the server answers: a moving average of "an HTTP reply came back" over the last attempts
- * (about 16), fed by every attempt. Resets, refused connections and timeouts count against it;
- * every reply, errors included, for it.
+ * Whether the server answers, and whether calls succeed: moving averages over the last attempts
+ * (about 16), fed by every attempt. For "answers", resets, refused connections and timeouts count
+ * against it and every reply, errors included, for it.
  *
  * @internal
  */
 export class Health {
-  private score = 1
+  private answeredScore = 1
+  private succeededScore = 0.5
 
-  record(answered: boolean): void {
-    this.score += ((answered ? 1 : 0) - this.score) / 16
+  /** One attempt: whether an HTTP reply came back, and whether it was a success. */
+  record(answered: boolean, succeeded: boolean): void {
+    this.answeredScore += ((answered ? 1 : 0) - this.answeredScore) / 16
+    this.succeededScore += ((succeeded ? 1 : 0) - this.succeededScore) / 16
   }
 
-  /** At least half of the recent attempts got a reply. */
+  /** At least half of the recent attempts got a reply (quick retries after a dropped connection). */
   get healthy(): boolean {
-    return this.score >= 0.5
+    return this.answeredScore >= 0.5
+  }
+
+  /**
+   * Most recent attempts succeeded: a failure now is an isolated one, and an item in a long
+   * backoff may step aside for the next (orderedWindow.ts). Starts undecided (one failure first
+   * says no), so a dead or refusing server never gets more items sent its way.
+   */
+  get mostlySucceeding(): boolean {
+    return this.succeededScore >= 0.5
   }
 }
 
@@ -121,7 +134,8 @@ export const policy = (options: RetryOptions): Schedule.Schedule<unknown, Provid
 export const withRetries = <A>(
   once: Effect.Effect<A, ProviderError>,
   schedule: Schedule.Schedule<unknown, ProviderError>,
-  maxRetries: number
+  maxRetries: number,
+  park: () => boolean = () => false
 ): Effect.Effect<A, ProviderError> =>
   maxRetries <= 0
     ? once
@@ -133,5 +147,7 @@ export const withRetries = <A>(
         replay = false
         return Effect.fail(first)
       })
-      return Effect.retry(again, schedule)
+      // in a long backoff, the item steps aside so that the items behind it keep running, when
+      // `park` says the failure is an isolated one (orderedWindow.ts)
+      return parked(Effect.retry(again, schedule), park)
     })
