@@ -7,16 +7,19 @@
  *
  * @since 0.2.0
  */
-import { RequestManager } from "@fastllm/core"
+import { type BatchStats, type LLMError, RequestManager, TokenStats } from "@fastllm/core"
 import { JobQueue } from "@fastllm/redis"
 import type { RedisConnection } from "@fastllm/redis"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
@@ -109,15 +112,44 @@ const makeRecords = (queue: JobQueue.JobQueue.Service, job: JobQueue.JobInfo, di
     }
   })
 
+/** Where this process's own work left an item: answered by its API call, or by an identical call in flight. */
+const sentHere = 1
+const sharedHere = 2
+
+const failureKind = (error: LLMError.ProviderError): string =>
+  error._tag === "RateLimitError" && error.kind === "quota" ? "InsufficientQuota" : error._tag
+
 /**
  * A RequestManager for the writer: item `i` waits for the record of its chunk; a recorded failure
- * is its result, anything else runs through the real manager, where the shared cache answers it.
+ * is its result, anything else runs through the writer's manager, where the shared cache answers
+ * it. Its stats tell what this process did: `apiCalls`, tokens and cost are what this process sent
+ * (its worker and, rarely, the writer itself on a cache miss); an item counts as a cache hit only
+ * when neither sent it (it came from the cache or another worker), as deduplicated when an
+ * identical call of this process answered it.
  */
 const jobWriter = (
-  real: RequestManager.RequestManager.Service,
+  writer: RequestManager.RequestManager.Service,
+  worker: RequestManager.RequestManager.Service,
   awaitRecord: (i: number) => Effect.Effect<Recorded>,
+  origin: Uint8Array,
   window: number
 ): RequestManager.RequestManager.Service => {
+  let total = 0
+  let succeeded = 0
+  let cached = 0
+  let deduplicated = 0
+  const failuresByKind: Record<string, number> = {}
+  let startedAt: number | undefined
+  const tally = (result: RequestManager.ItemResult, i: number) => {
+    if (result._tag === "Failure") {
+      const kind = failureKind(result.error)
+      failuresByKind[kind] = (failuresByKind[kind] ?? 0) + 1
+      return
+    }
+    succeeded++
+    if (origin[i] === sharedHere || (origin[i] !== sentHere && result.deduplicated)) deduplicated++
+    else if (origin[i] !== sentHere && result.fromCache) cached++
+  }
   const item = (input: unknown, i: number): Effect.Effect<RequestManager.ItemResult> =>
     Effect.flatMap(awaitRecord(i), (record) => {
       const failure = record[i % chunkSize]
@@ -131,15 +163,64 @@ const jobWriter = (
           attempts: 0
         })
       }
-      return Effect.map(real.execute(input), (result) => ({ ...result, index: i }))
+      return Effect.map(writer.execute(input), (result) => ({ ...result, index: i }))
+    }).pipe(Effect.tap((result) => Effect.sync(() => tally(result, i))))
+  const snapshot = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    startedAt ??= now
+    const [w, r] = [yield* worker.snapshot, yield* writer.snapshot]
+    const failed = Object.values(failuresByKind).reduce((sum, n) => sum + n, 0)
+    const done = succeeded + failed
+    const elapsedMillis = Math.max(1, now - startedAt)
+    const seconds = elapsedMillis / 1000
+    const tokens = TokenStats.add(w.tokens, r.tokens)
+    const stats: BatchStats.BatchStats = {
+      ...w,
+      total: Math.max(total, done),
+      done,
+      succeeded,
+      failed,
+      cached,
+      deduplicated,
+      retries: w.retries + r.retries,
+      apiCalls: w.apiCalls + r.apiCalls,
+      inFlight: w.inFlight + r.inFlight,
+      rateLimited: w.rateLimited + r.rateLimited,
+      rateLimitedIsolated: w.rateLimitedIsolated + r.rateLimitedIsolated,
+      rateLimitWaitMillis: w.rateLimitWaitMillis + r.rateLimitWaitMillis,
+      cacheErrors: w.cacheErrors + r.cacheErrors,
+      failuresByKind: { ...failuresByKind },
+      tokens,
+      cost: { usd: w.cost.usd + r.cost.usd, unpricedItems: w.cost.unpricedItems + r.cost.unpricedItems },
+      elapsedMillis,
+      requestsPerSecond: done / seconds,
+      promptTokensPerSecond: tokens.promptTokens / seconds,
+      completionTokensPerSecond: tokens.completionTokens / seconds,
+      etaMillis: done > 0 && total > done ? ((total - done) * elapsedMillis) / done : undefined
+    }
+    return stats
+  })
+  const streamWith = <M, E, R>(
+    requests: Stream.Stream<RequestManager.WithMeta<M>, E, R>,
+    options?: RequestManager.RunOptions
+  ): Stream.Stream<RequestManager.ResultWithMeta<M>, E, R> =>
+    Stream.suspend(() => {
+      total = options?.total ?? 0
+      return requests.pipe(
+        Stream.zipWithIndex,
+        Stream.tap(([, i]) => Effect.sync(() => total = Math.max(total, i + 1))),
+        Stream.mapEffect(([{ meta, request }, i]) => Effect.map(item(request, i), (result) => ({ meta, result })), {
+          concurrency: window
+        })
+      )
     })
   return RequestManager.RequestManager.of({
-    ...real,
-    stream: (requests) =>
-      requests.pipe(
-        Stream.zipWithIndex,
-        Stream.mapEffect(([input, i]) => item(input, i), { concurrency: window })
-      )
+    ...writer,
+    streamWith,
+    stream: (requests, options) =>
+      Stream.map(streamWith(Stream.map(requests, (request) => ({ meta: undefined, request })), options), ({ result }) => result),
+    snapshot,
+    progress: (interval = "1 second") => Stream.repeatEffectWithSchedule(snapshot, Schedule.spaced(interval))
   })
 }
 
@@ -172,18 +253,24 @@ export const run = (args: RunArgs) =>
       )
     }
     // This process works on its own job like any worker; if that fails (Redis gone), the run fails.
+    const workerManager = Context.get(yield* Layer.build(setup.managerLayer(true)), RequestManager.RequestManager)
+    const writerManager = Context.get(yield* Layer.build(setup.managerLayer(args.quiet)), RequestManager.RequestManager)
+    const origin = new Uint8Array(prepared)
     const working = Worker.work(setup.queue, {
       consumer: Worker.consumerName(),
       jobIds: [id],
       exitWhenIdle: false,
       chunksInFlight: Math.max(2, Math.ceil((4 * setup.concurrency) / chunkSize)),
-      lease: setup.lease
-    }).pipe(Effect.provide(setup.managerLayer(true)), Effect.mapError(redisFailure))
+      lease: setup.lease,
+      onResult: (chunk, position, result) => {
+        if (result._tag === "Success" && !result.fromCache) origin[chunk.index * chunkSize + position] = result.deduplicated ? sharedHere : sentHere
+      }
+    }).pipe(Effect.provideService(RequestManager.RequestManager, workerManager), Effect.mapError(redisFailure))
     const records = yield* makeRecords(setup.queue, job, setup.connection.displayUrl)
-    const writer = Layer.effect(
+    const writer = Layer.succeed(
       RequestManager.RequestManager,
-      Effect.map(RequestManager.RequestManager, (real) => jobWriter(real, records.await, 2 * setup.concurrency))
-    ).pipe(Layer.provide(setup.managerLayer(args.quiet)))
+      jobWriter(writerManager, workerManager, records.await, origin, 2 * setup.concurrency)
+    )
     const progress: BatchFile.ProgressMode = args.quiet
       ? "none"
       : args.progress === "auto"

@@ -6,7 +6,7 @@
  *
  * @since 0.2.0
  */
-import { LLMError, RequestManager } from "@fastllm/core"
+import { type ItemResult, LLMError, RequestManager } from "@fastllm/core"
 import { JobQueue, RedisCache, RedisConnection, RedisRateLimiter } from "@fastllm/redis"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -106,7 +106,11 @@ export const engine = (args: EngineArgs, log: (line: string) => void) =>
 const encodeRecord = Schema.encodeSync(RedisJob.ChunkRecord)
 
 /** Runs one chunk through the manager; its record and counts. */
-const processChunk = (manager: RequestManager.RequestManager.Service, chunk: JobQueue.Chunk) =>
+const processChunk = (
+  manager: RequestManager.RequestManager.Service,
+  chunk: JobQueue.Chunk,
+  onResult: WorkOptions["onResult"]
+) =>
   Effect.gen(function*() {
     const parsed = chunk.lines.map((l) =>
       l.valid ? BatchLine.parse(l.text, l.line, { model: chunk.model }) : BatchLine.invalidUtf8(l.text, l.line)
@@ -117,6 +121,7 @@ const processChunk = (manager: RequestManager.RequestManager.Service, chunk: Job
       parsed.map(() => null)
     let failed = parsed.length - requests.length
     for (const result of results) {
+      onResult?.(chunk, requests[result.index]!.i, result)
       if (result._tag === "Failure") {
         failed++
         record[requests[result.index]!.i] = { kind: result.kind ?? null, error: result.error }
@@ -141,6 +146,8 @@ export interface WorkOptions {
   /** Chunks worked on at once. */
   readonly chunksInFlight: number
   readonly lease: Duration.Duration
+  /** Called with each item's result (its 0-based position in the chunk), as this process got it. */
+  readonly onResult?: ((chunk: JobQueue.Chunk, position: number, result: ItemResult.ItemResult) => void) | undefined
 }
 
 /**
@@ -176,7 +183,7 @@ export const work = (queue: JobQueue.JobQueue.Service, options: WorkOptions) =>
         inProgress.add(chunk)
         yield* FiberSet.run(
           fibers,
-          processChunk(manager, chunk).pipe(
+          processChunk(manager, chunk, options.onResult).pipe(
             Effect.flatMap(({ counts, record }) => queue.complete(chunk, record, counts)),
             Effect.tap(() => Effect.sync(() => completed++)),
             // A chunk whose record could not be stored stays pending: it is taken again after the lease.

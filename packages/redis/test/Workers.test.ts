@@ -8,6 +8,7 @@ import { TestServer } from "@fastllm/testing"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { readLines, run as runToEnd, start, tempDir, waitUntil, writeLines } from "../../cli/test/fixtures/childProcess.js"
@@ -21,12 +22,12 @@ const server = (options: TestServer.Options) =>
 const prefix = Effect.acquireRelease(Effect.sync(freshPrefix), (p) => Effect.orDie(cleanup(p)))
 
 /** `count` chat lines over `distinct` different bodies: line i asks the same as line i % distinct. */
-const requests = (count: number, distinct: number) =>
+const requests = (count: number, distinct: number, topic = "question") =>
   Array.from({ length: count }, (_, i) => ({
     custom_id: `item-${i}`,
     method: "POST",
     url: "/v1/chat/completions",
-    body: { model: "gpt-4o-mini", messages: [{ role: "user", content: `question ${i % distinct}` }], max_tokens: 8 }
+    body: { model: "gpt-4o-mini", messages: [{ role: "user", content: `${topic} ${i % distinct}` }], max_tokens: 8 }
   }))
 
 const common = (baseUrl: string, redis: string, prefixText: string) => [
@@ -124,6 +125,47 @@ describe("fastllm run --redis with workers", () => {
         assert.strictEqual(done.code, 0, done.stderr)
       }
     })), 120_000)
+
+  it.live("run --redis counts what this process sent apart from what came from the cache or other workers", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const dir = yield* tempDir
+      const p = yield* prefix
+      const api = yield* server({ latency: { minMs: 20, maxMs: 20 } })
+      const args = common(api.url, redisUrl, p)
+      type Stats = { succeeded: number; failed: number; cached: number; deduplicated: number; apiCalls: number }
+      const statsOf = (file: string): Stats => JSON.parse(fs.readFileSync(file, "utf8")) as Stats
+      const runWith = (input: string, name: string, extra: ReadonlyArray<string> = []) =>
+        Effect.flatMap(
+          start(["run", input, "-o", path.join(dir, `${name}.jsonl`), "-q", "--stats-json", path.join(dir, `${name}.json`), ...args, ...extra], { cwd: dir }),
+          (r) => r.finished
+        ).pipe(Effect.map((finished) => {
+          assert.strictEqual(finished.code, 0, finished.stderr)
+          return statsOf(path.join(dir, `${name}.json`))
+        }))
+
+      // Alone, 200 lines over 100 bodies: 100 calls; the other 100 shared or from the cache.
+      const dupes = writeLines(dir, "dupes.jsonl", requests(200, 100))
+      const alone = yield* runWith(dupes, "alone")
+      assert.strictEqual(alone.succeeded, 200)
+      assert.strictEqual(alone.apiCalls, 100)
+      assert.strictEqual(api.stats().requests, 100)
+      assert.strictEqual(alone.cached + alone.deduplicated, 100, JSON.stringify(alone))
+      // Again: everything from the cache (or shared with an identical lookup in flight), nothing sent.
+      const again = yield* runWith(dupes, "again")
+      assert.deepStrictEqual([again.succeeded, again.apiCalls, again.cached + again.deduplicated], [200, 0, 200])
+      assert.strictEqual(api.stats().requests, 100)
+
+      // With a worker taking chunks too: what the worker sent is a cache hit for the run.
+      yield* start(["worker", "-q", ...args], { cwd: dir })
+      const distinct = writeLines(dir, "distinct.jsonl", requests(600, 600, "another question"))
+      const shared = yield* runWith(distinct, "shared", ["--concurrency", "4"])
+      const sentByWorker = api.stats().requests - 100 - shared.apiCalls
+      assert.strictEqual(shared.succeeded, 600)
+      assert.isAbove(sentByWorker, 0, JSON.stringify(shared))
+      assert.isAbove(shared.apiCalls, 0, JSON.stringify(shared))
+      assert.strictEqual(shared.cached, sentByWorker, JSON.stringify(shared))
+      assert.strictEqual(shared.succeeded - shared.cached - shared.deduplicated, shared.apiCalls, JSON.stringify(shared))
+    })), 90_000)
 
   it.live("--rpm is global: four processes together hold one budget at the server (1-second windows)", () =>
     Effect.scoped(Effect.gen(function*() {
