@@ -91,11 +91,11 @@ export const engine = (args: EngineArgs, log: (line: string) => void) =>
     const connectionLayer = Layer.succeed(RedisConnection.RedisConnection, connection)
     const managerLayer = (quiet: boolean) =>
       RequestManager.layer(options).pipe(
-        Layer.provide(AutoProvider.layer({
+        Layer.provide(RedisRateLimiter.layerSharedGate({ requestsPerMinute: limits.rpm }).pipe(Layer.provide(AutoProvider.layer({
           ...settings,
           connections: args.concurrency,
           announce: quiet ? () => {} : (line) => log(line + "\n")
-        })),
+        })))),
         Layer.provide(Layer.merge(RedisCache.layer({ lease, timeToLive: ttl }), RedisRateLimiter.layerStore)),
         Layer.provide(connectionLayer)
       )

@@ -49,6 +49,17 @@ const assertComplete = (file: string, count: number) => {
   })
 }
 
+/** A job of `lines` put on the queue under `prefix` through the library (no `run`). */
+const submitJob = (prefixText: string, lines: ReadonlyArray<unknown>) =>
+  Effect.gen(function*() {
+    const connection = yield* RedisConnection.make({ url: redisUrl, prefix: prefixText })
+    const queue = yield* Effect.provideService(JobQueue.make({ lease: "5 seconds" }), RedisConnection.RedisConnection, connection)
+    const entries = lines.map((r, i) => ({ line: i + 1, text: JSON.stringify(r), valid: true }))
+    const id = JobQueue.jobId({ contentSha256: prefixText, chunkSize: 100 })
+    yield* queue.submit({ id, name: "in.jsonl", total: entries.length, chunkSize: 100 }, Stream.fromIterable(entries))
+    return { id, queue }
+  })
+
 describe("fastllm worker's options", () => {
   /** Every engine option of `run` (EngineOptions.options): `worker` takes the same definition. */
   const engineFlags = [
@@ -75,11 +86,7 @@ describe("fastllm worker's options", () => {
 
       // A job put on the queue through the library; a worker with a cost budget too small for one
       // call (at the --price given) sends nothing and records every item as over budget.
-      const connection = yield* RedisConnection.make({ url: redisUrl, prefix: p })
-      const queue = yield* Effect.provideService(JobQueue.make({ lease: "5 seconds" }), RedisConnection.RedisConnection, connection)
-      const lines = requests(10, 10).map((r, i) => ({ line: i + 1, text: JSON.stringify(r), valid: true }))
-      const id = JobQueue.jobId({ contentSha256: "worker-options", chunkSize: 100 })
-      yield* queue.submit({ id, name: "in.jsonl", total: lines.length, chunkSize: 100 }, Stream.fromIterable(lines))
+      const { id, queue } = yield* submitJob(p, requests(10, 10))
       const worker = yield* runToEnd([
         "worker", "--exit-when-idle", "-q", ...args,
         "--max-cost", "0.000001", "--price", "gpt-4o-mini=1000,1000",
@@ -169,12 +176,12 @@ describe("fastllm run --redis with workers", () => {
 
   it.live("--rpm is global: four processes together hold one budget at the server (1-second windows)", () =>
     Effect.scoped(Effect.gen(function*() {
-      const rpm = 1_200 // 20 a second, paced
+      const rpm = 3_000 // 50 a second, paced
       const perSecond = rpm / 60
       const dir = yield* tempDir
       const p = yield* prefix
       const api = yield* server({})
-      const input = writeLines(dir, "in.jsonl", requests(2_000, 2_000))
+      const input = writeLines(dir, "in.jsonl", requests(4_000, 4_000))
       const args = [...common(api.url, redisUrl, p), "--rpm", String(rpm), "-q"]
       yield* start(["run", input, "-o", path.join(dir, "out.jsonl"), ...args], { cwd: dir })
       yield* waitUntil(() => api.stats().requests > 0)
@@ -182,19 +189,48 @@ describe("fastllm run --redis with workers", () => {
       yield* Effect.sleep("6 seconds")
       const windows = api.stats().requestsPerSecond
       const full = windows.slice(0, -1) // the last second is still running
-      // Each process alone would send `perSecond`: four of them, four times that. The first busy
-      // second also holds the paced bucket's initial burst (one second's worth, the core's default
-      // --rate-burst), so it is checked against two seconds' worth; after it, 1.25x per window
-      // (requests delayed across a window edge bunch: measured up to 1.2x on this machine).
-      const first = full.findIndex((count) => count > 0)
+      // Each process alone would send `perSecond`: four of them, four times that. Every second at
+      // the server, the first included, holds at most 1.05x the paced limit: the global bucket
+      // starts with the first request's cost (not a full burst, which would put burst + 1 s of
+      // refill = 2x into the first second), and each call takes a turn of the strict send-time
+      // pace (RedisRateLimiter.layerSharedGate), so calls of a process that woke late do not
+      // arrive together.
       for (const [second, count] of full.entries()) {
-        const limit = second <= first + 1 ? 2 * perSecond * 1.05 : perSecond * 1.25
-        assert.isAtMost(count, Math.ceil(limit), `second ${second}: ${count} requests (${windows.join(", ")})`)
+        assert.isAtMost(count, Math.floor(perSecond * 1.05), `second ${second}: ${count} requests (${windows.join(", ")})`)
       }
-      const busy = full.filter((count) => count > 0)
-      assert.isAtLeast(busy.length, 3, windows.join(", "))
-      const mean = busy.slice(1).reduce((sum, n) => sum + n, 0) / Math.max(1, busy.length - 1)
-      assert.isAtLeast(mean, perSecond * 0.5, `the budget is used (${windows.join(", ")})`)
+      // And the budget is used: the seconds after the first busy one average 0.3x or more
+      // (measured 0.76-0.85x at a load average of 8 on this 2-core machine, less above: stalls of
+      // a busy machine cost turns that the strict pace does not hand out late).
+      const busy = full.slice(full.findIndex((count) => count > 0))
+      assert.isAtLeast(busy.length, 4, windows.join(", "))
+      const middle = busy.slice(1)
+      const mean = middle.reduce((sum, n) => sum + n, 0) / middle.length
+      assert.isAtLeast(mean, perSecond * 0.3, `the budget is used (${windows.join(", ")})`)
+    })), 60_000)
+
+  it.live("a 429 that empties the server's bucket pauses every worker for its Retry-After, no limit known", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const dir = yield* tempDir
+      const p = yield* prefix
+      // Worker A's server holds one request and refills one every 3 s: A's first wave (no limit
+      // known yet) meets 429s with remaining 0 and Retry-After ~3 s. Worker B's server has no
+      // limit and never refuses: B stops only if A's pause reaches it.
+      const strict = yield* server({ latency: { minMs: 5, maxMs: 5 }, requestsPerMinute: 20, rateWindow: "3 seconds" })
+      const open = yield* server({ latency: { minMs: 20, maxMs: 20 } })
+      yield* submitJob(p, requests(20_000, 20_000))
+      yield* start(["worker", "-q", "--concurrency", "4", ...common(open.url, redisUrl, p)], { cwd: dir })
+      yield* waitUntil(() => open.stats().requests >= 100)
+      yield* start(["worker", "-q", "--concurrency", "4", ...common(strict.url, redisUrl, p)], { cwd: dir })
+      yield* waitUntil(() => strict.stats().rateLimited > 0)
+      const before = open.stats().requests
+      yield* Effect.sleep("300 millis") // the pause reaches B; its calls in flight finish
+      const reached = open.stats().requests
+      yield* Effect.sleep("2 seconds")
+      const during = open.stats().requests - reached
+      yield* waitUntil(() => open.stats().requests > reached + 50)
+      assert.isAtMost(reached - before, 8, "B stopped within 300 ms")
+      assert.isAtMost(during, 0, `B sent ${during} during A's pause`)
+      assert.strictEqual(open.stats().rateLimited, 0)
     })), 60_000)
 
   it.live("a worker killed half way: the job finishes and every item has one result", () =>
