@@ -27,6 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { mkdirSync, writeFileSync } from "node:fs"
+import * as os from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { fmt, table, verdict } from "./lib/report.js"
@@ -168,7 +169,13 @@ const load = async () => {
 }
 
 const main = async () => {
-  say(`## Limits and faults (issue 13), ${new Date().toISOString()}, scale ${scale}\n\nCommand: \`npx tsx bench/limits-faults.ts${argv.length > 0 ? " " + argv.join(" ") : ""}\``)
+  say(
+    `## Limits and faults (issue 13), ${new Date().toISOString()}, scale ${scale}\n\n` +
+      `Command: \`npx tsx bench/limits-faults.ts${argv.length > 0 ? " " + argv.join(" ") : ""}\` ` +
+      `(Node ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(", ")} at the start). ` +
+      "Each scenario runs the RequestManager over real HTTP against its own in-process test server, side by side " +
+      "with its baseline in this one run; the ratios are the result."
+  )
   if (wanted("pacing")) await pacing()
   if (wanted("random429")) await random429()
   if (wanted("resets")) await resets()
