@@ -1,0 +1,67 @@
+// dist/fastllm.mjs (copied there by scripts/build.mjs, which fills in BUNDLE_HASH): runs the
+// bundled command dist/fastllm.cjs with V8's code cache. Node 20 has no module compile cache
+// (`module.enableCompileCache` is Node 22.1+), but a `vm.Script` takes `cachedData`: the first run
+// compiles the bundle and saves the bytecode V8 made; later runs skip parsing and compiling the
+// 4 MB bundle. `npx tsx bench/startup.ts` measures `fastllm --help` and a one-line cached run with
+// and without it (bench/results/issue-18.md, "CLI start-up, second session").
+//
+// The cache lives in a directory of the user's own under the temporary directory (created 0700,
+// used only when its owner is this user and nobody else can write it), one file per bundle hash,
+// Node version and architecture: V8 itself only checks a cache's source length and flags, so the
+// hash keeps a cache from ever meeting another bundle. FASTLLM_NO_COMPILE_CACHE=1 turns it off.
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as vm from "node:vm"
+
+const bundleHash = "BUNDLE_HASH"
+const file = fileURLToPath(new URL("./fastllm.cjs", import.meta.url))
+
+/** This user's cache directory, or undefined when it cannot be trusted or made. */
+const cacheDirectory = () => {
+  if (process.env.FASTLLM_NO_COMPILE_CACHE === "1" || typeof process.getuid !== "function") return undefined
+  const dir = path.join(os.tmpdir(), `fastllm-compile-cache-${process.getuid()}`)
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 })
+  } catch (error) {
+    if (error?.code !== "EEXIST") return undefined
+  }
+  try {
+    const stat = fs.lstatSync(dir)
+    return stat.isDirectory() && stat.uid === process.getuid() && (stat.mode & 0o022) === 0 ? dir : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const dir = cacheDirectory()
+const cacheFile = dir && path.join(dir, `${bundleHash}-${process.version}-${process.arch}.bin`)
+let cachedData
+if (cacheFile) {
+  try {
+    cachedData = fs.readFileSync(cacheFile)
+  } catch {
+    // no cache yet
+  }
+}
+const source = fs.readFileSync(file, "utf8")
+const script = new vm.Script(
+  `(function (exports, require, module, __filename, __dirname) {${source}\n})`,
+  { filename: file, cachedData }
+)
+if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
+  // Written at exit, so the functions this run compiled are in it too.
+  process.once("exit", () => {
+    try {
+      const temporary = `${cacheFile}.${process.pid}`
+      fs.writeFileSync(temporary, script.createCachedData(), { mode: 0o600 })
+      fs.renameSync(temporary, cacheFile)
+    } catch {
+      // a cache is an optimisation: never fail the command for it
+    }
+  })
+}
+const module = { exports: {} }
+script.runInThisContext()(module.exports, createRequire(file), module, file, path.dirname(file))
