@@ -7,8 +7,9 @@
  * @since 0.1.0
  */
 import type { Provider } from "@fastllm/core"
-import { OpenAiConfig, OpenAiProvider } from "@fastllm/provider-openai"
-import { TestServer } from "@fastllm/testing"
+import type { OpenAiProvider } from "@fastllm/provider-openai"
+import * as OpenAiConfig from "@fastllm/provider-openai/OpenAiConfig"
+import type { TestServer } from "@fastllm/testing"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -57,9 +58,18 @@ export interface Options extends OpenAiProvider.LayerOptions {
 export const layer = (options: Options = {}): Layer.Layer<Provider.Provider> => {
   const { announce: announceOption, localServer, ...providerOptions } = options
   const announce = announceOption ?? ((line: string) => void process.stderr.write(line + "\n"))
-  if (options.apiKey !== undefined || options.baseUrl !== undefined) return OpenAiProvider.layer(providerOptions)
+  // The provider (undici) and the test server are imported when the layer is built, not when this
+  // module loads: `fastllm --help` and the other commands never pay for them (`npx tsx bench/startup.ts`).
+  const loadProvider = Effect.promise(() => import("@fastllm/provider-openai/OpenAiProvider"))
+  if (options.apiKey !== undefined || options.baseUrl !== undefined) {
+    return Layer.unwrapEffect(Effect.map(loadProvider, (OpenAiProvider) => OpenAiProvider.layer(providerOptions)))
+  }
   return Layer.unwrapScoped(Effect.gen(function*() {
     const serverOptions = localServer ?? defaultLocalServer
+    const [TestServer, OpenAiProvider] = yield* Effect.all([
+      Effect.promise(() => import("@fastllm/testing/TestServer")),
+      loadProvider
+    ])
     const server = yield* TestServer.make(serverOptions)
     announce(
       `fastllm: no OPENAI_API_KEY or base URL set: using the built-in local test server at ${server.url} ` +

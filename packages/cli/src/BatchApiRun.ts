@@ -12,9 +12,8 @@
  * @since 0.2.0
  */
 import { ApiRequest, BatchExecutor, BatchJob, Cache, type ItemResult, type LLMError, RequestKey } from "@fastllm/core"
-import { OpenAiBatch } from "@fastllm/provider-openai"
+import * as OpenAiBatch from "@fastllm/provider-openai/OpenAiBatch"
 import { TestServer } from "@fastllm/testing"
-import * as CliOptions from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -35,6 +34,7 @@ import { ConfigurationError } from "./CliError.js"
 import * as BatchLedger from "./BatchLedger.js"
 import * as BatchLine from "./BatchLine.js"
 import { formatDuration } from "./Progress.js"
+import * as batchApiOptions from "./internal/batchApiOptions.js"
 
 /**
  * The options `fastllm run` takes for this mode.
@@ -42,23 +42,7 @@ import { formatDuration } from "./Progress.js"
  * @since 0.2.0
  * @category commands
  */
-export const runOptions = {
-  batchApi: CliOptions.boolean("batch-api").pipe(
-    CliOptions.withDescription(
-      "Run through the provider's Batch API: half the price, answers within 24 h; resumable (rerun the same command)"
-    )
-  ),
-  batchSize: CliOptions.integer("batch-size").pipe(
-    CliOptions.withPseudoName("N"),
-    CliOptions.withDescription("--batch-api: most requests per batch (files are also split at 200 MB)"),
-    CliOptions.withDefault(50_000)
-  ),
-  pollInterval: CliOptions.text("poll-interval").pipe(
-    CliOptions.withPseudoName("DURATION"),
-    CliOptions.withDescription("--batch-api: first delay between polls of a batch; backs off to 60s while nothing moves"),
-    CliOptions.withDefault("5s")
-  )
-}
+export const runOptions = batchApiOptions.runOptions
 
 /**
  * The built-in server's Batch API clock: slow enough to watch a job move, fast enough for a demo.

@@ -5,11 +5,13 @@
  * @since 0.2.0
  */
 import { BatchExecutor } from "@fastllm/core"
-import { OpenAiBatch, OpenAiConfig } from "@fastllm/provider-openai"
+import type { OpenAiBatch } from "@fastllm/provider-openai"
+import * as OpenAiConfig from "@fastllm/provider-openai/OpenAiConfig"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { ConfigurationError } from "./CliError.js"
 import * as RunCommand from "./RunCommand.js"
@@ -49,7 +51,11 @@ const withExecutor = <A, E>(
 ): Effect.Effect<A, E | ConfigurationError> =>
   found.remote
     ? Effect.flatMap(BatchExecutor.BatchExecutor, use).pipe(
-      Effect.provide(OpenAiBatch.layer({ apiKey: found.apiKey, baseUrl: found.baseUrl }))
+      // The Batch API client (undici) is imported here, not at start-up (`npx tsx bench/startup.ts`).
+      Effect.provide(Layer.unwrapEffect(Effect.map(
+        Effect.promise(() => import("@fastllm/provider-openai/OpenAiBatch")),
+        (OpenAiBatch) => OpenAiBatch.layer({ apiKey: found.apiKey, baseUrl: found.baseUrl })
+      )))
     )
     : Effect.fail(
       new ConfigurationError({

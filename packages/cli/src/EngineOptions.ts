@@ -7,7 +7,7 @@
  * @since 0.2.0
  */
 import type { RequestManager } from "@fastllm/core"
-import { OpenAiConfig } from "@fastllm/provider-openai"
+import * as OpenAiConfig from "@fastllm/provider-openai/OpenAiConfig"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"

@@ -10,9 +10,8 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { DiskCache } from "@fastllm/cache-disk"
-import { Cache, Cost, Estimate } from "@fastllm/core"
-import { OpenAiConfig, OpenAiProvider } from "@fastllm/provider-openai"
+import { Cache, Cost, type Estimate } from "@fastllm/core"
+import * as OpenAiConfig from "@fastllm/provider-openai/OpenAiConfig"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -141,6 +140,15 @@ export const handler = (args: {
   readonly json: boolean
 }) =>
   Effect.gen(function*() {
+    // The estimator (tokenizer), the provider and the disk cache are imported when an estimate
+    // runs, not when the command starts (`npx tsx bench/startup.ts`: `fastllm --help`).
+    const [Estimate, OpenAiProvider, DiskCache] = yield* Effect.promise(() =>
+      Promise.all([
+        import("@fastllm/core/Estimate"),
+        import("@fastllm/provider-openai/OpenAiProvider"),
+        import("@fastllm/cache-disk/DiskCache")
+      ])
+    )
     const prices = yield* parsePrices(args.price)
     const env = yield* OpenAiConfig.environment.pipe(
       Effect.mapError((e) => new ConfigurationError({ reason: `Configuration: ${e.message}` }))

@@ -10,7 +10,8 @@
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import { ServerFlags, TestServer } from "@fastllm/testing"
+import type { TestServer } from "@fastllm/testing"
+import * as ServerFlags from "@fastllm/testing/ServerFlags"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -81,6 +82,8 @@ export const toServerOptions = (args: Args): TestServer.Options => args.server
  */
 export const handler = (args: Args): Effect.Effect<void> =>
   Effect.scoped(Effect.gen(function*() {
+    // Imported here, not with the module: the other commands never load the server.
+    const TestServer = yield* Effect.promise(() => import("@fastllm/testing/TestServer"))
     const server = yield* TestServer.make(toServerOptions(args))
     process.stdout.write(JSON.stringify({ url: server.url, port: server.port }) + "\n")
     process.stderr.write(

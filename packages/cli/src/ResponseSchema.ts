@@ -12,8 +12,6 @@
 import { Structured } from "@fastllm/core"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
-import AjvModule from "ajv"
-import AjvFormats from "ajv-formats"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Predicate from "effect/Predicate"
@@ -38,9 +36,10 @@ export const option = Options.file("response-schema").pipe(
   Options.optional
 )
 
-// ajv and ajv-formats are CommonJS: the default import is the module, whose `default` is the export.
-const Ajv = AjvModule.default
-const addFormats = AjvFormats.default
+// ajv and ajv-formats (250 kB) are imported by `load` only: a run without --response-schema and
+// `fastllm --help` never evaluate them (`npx tsx bench/startup.ts`). Both are CommonJS: the
+// module's `default` is the export.
+const loadAjv = Effect.promise(() => Promise.all([import("ajv"), import("ajv-formats")]))
 
 const describe = (error: unknown) => error instanceof Error ? error.message : String(error)
 
@@ -63,8 +62,9 @@ export const load = (
     if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
       return yield* fail("a JSON Schema must be an object")
     }
-    const ajv = new Ajv({ allErrors: true, strict: false })
-    addFormats(ajv)
+    const [AjvModule, AjvFormats] = yield* loadAjv
+    const ajv = new AjvModule.default.default({ allErrors: true, strict: false })
+    AjvFormats.default.default(ajv)
     const validate = yield* Effect.try({
       try: () => ajv.compile(schema),
       catch: (e) => fail(`not a valid JSON Schema (${describe(e)})`)

@@ -5,7 +5,6 @@
  * @since 0.2.0
  */
 import { Cache, RequestManager } from "@fastllm/core"
-import { DiskCache } from "@fastllm/cache-disk"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -15,7 +14,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as AutoProvider from "./AutoProvider.js"
-import * as BatchApiRun from "./BatchApiRun.js"
+import type * as BatchApiRun from "./BatchApiRun.js"
+import * as batchApiOptions from "./internal/batchApiOptions.js"
 import * as BatchFile from "./BatchFile.js"
 import * as ResponseSchema from "./ResponseSchema.js"
 import * as EngineOptions from "./EngineOptions.js"
@@ -40,11 +40,18 @@ export const defaultCacheDirectory: Config.Config<string> = Config.string("FASTL
   Config.withDefault(".fastllm-cache")
 )
 
-/** The disk cache, with an unusable path reported as a configuration error (exit 2). */
+/**
+ * The disk cache, with an unusable path reported as a configuration error (exit 2). Its module
+ * (and lmdb's native addon) is imported when the layer is built, as the Batch API mode's below:
+ * the other commands and `--help` never load them (`npx tsx bench/startup.ts`).
+ */
 const diskCacheLayer = (path: string, timeToLive: Duration.Duration | undefined): Layer.Layer<Cache.Cache, ConfigurationError> =>
-  DiskCache.layer(timeToLive === undefined ? { path } : { path, timeToLive }).pipe(
-    Layer.mapError((e) => new ConfigurationError({ reason: `Cannot open the cache at ${path}: ${e.message}` }))
-  )
+  Layer.unwrapEffect(Effect.map(Effect.promise(() => import("@fastllm/cache-disk/DiskCache")), (DiskCache) =>
+    DiskCache.layer(timeToLive === undefined ? { path } : { path, timeToLive }).pipe(
+      Layer.mapError((e) => new ConfigurationError({ reason: `Cannot open the cache at ${path}: ${e.message}` }))
+    )))
+
+const loadBatchApiRun: Effect.Effect<typeof BatchApiRun> = Effect.promise(() => import("./BatchApiRun.js"))
 
 const runOptions = {
   input: Args.text({ name: "INPUT.jsonl" }).pipe(
@@ -88,7 +95,7 @@ const runOptions = {
     Options.optional
   ),
   ui: View.uiOption,
-  ...BatchApiRun.runOptions,
+  ...batchApiOptions.runOptions,
   ...RedisJob.runOptions
 }
 
@@ -180,7 +187,7 @@ export const runHandler = (args: RunArgs) =>
     if (args.batchApi) {
       const batchSize = yield* positive("batch-size", args.batchSize)
       const pollInterval = yield* durationOption("poll-interval", args.pollInterval)
-      const outcome = yield* BatchApiRun.fromCommandLine(args, {
+      const outcome = yield* (yield* loadBatchApiRun).fromCommandLine(args, {
         settings, cachePath: cacheDirectory, ttl, output, progress, log, cacheLayer, batchSize, pollInterval,
         progressIntervalMillis: progressInterval === undefined ? undefined : Math.max(50, Duration.toMillis(progressInterval))
       })

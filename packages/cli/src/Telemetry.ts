@@ -9,9 +9,6 @@
  *
  * @since 0.2.0
  */
-import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
-import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -53,7 +50,8 @@ export const parseHeaders = (text: string): Record<string, string> => {
 
 /**
  * The tracer layer for the command: OTLP/HTTP export when an endpoint is configured, nothing
- * otherwise.
+ * otherwise. The exporter's modules (and undici, its transport) are imported only then: a run
+ * without tracing does not load them (`npx tsx bench/startup.ts`, the command's start-up).
  *
  * @since 0.2.0
  * @category layers
@@ -68,6 +66,13 @@ export const layer: Layer.Layer<never> = Layer.unwrapEffect(
       ? `${settings.endpoint.value.replace(/\/+$/, "")}/v1/traces`
       : undefined
     if (url === undefined) return Layer.empty
+    const [OtlpTracer, OtlpSerialization, NodeHttpClient] = yield* Effect.promise(() =>
+      Promise.all([
+        import("@effect/opentelemetry/OtlpTracer"),
+        import("@effect/opentelemetry/OtlpSerialization"),
+        import("@effect/platform-node/NodeHttpClient")
+      ])
+    )
     return OtlpTracer.layer({
       url,
       resource: { serviceName: settings.serviceName, serviceVersion: "0.2.0" },

@@ -6,7 +6,7 @@
  */
 import type { BatchStats } from "@fastllm/core"
 import { RequestManager } from "@fastllm/core"
-import { LiveFeed, ResultIndex, ViewerServer } from "@fastllm/viewer"
+import type { LiveFeed } from "@fastllm/viewer"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -20,6 +20,10 @@ import * as BatchLine from "./BatchLine.js"
 import { ConfigurationError } from "./CliError.js"
 
 const log = (text: string) => void process.stderr.write(text)
+
+// The viewer (its server, index and page) is imported when a page is asked for (`fastllm view`,
+// `run --ui`), not when the command starts (`npx tsx bench/startup.ts`).
+const loadViewer = Effect.promise(() => import("@fastllm/viewer"))
 
 /**
  * Tries to open `url` in the system's browser; says so when it cannot (the URL is printed anyway).
@@ -82,6 +86,7 @@ export const viewHandler = (args: {
 }) =>
   Effect.scoped(Effect.gen(function*() {
     const port = yield* checkPort(args.port)
+    const { ResultIndex, ViewerServer } = yield* loadViewer
     const results = yield* ResultIndex.make(args.output).pipe(Effect.mapError(configuration))
     const summary = yield* results.summary
     const server = yield* ViewerServer.make({ results, input: Option.getOrUndefined(args.input), port }).pipe(
@@ -153,6 +158,7 @@ export const runWithUi = <A extends { readonly stats: BatchStats.BatchStats; rea
 ): Effect.Effect<A, E | ConfigurationError, R | RequestManager.RequestManager> =>
   !ui.enabled ? run(undefined) : Effect.scoped(Effect.gen(function*() {
     const manager = yield* RequestManager.RequestManager
+    const { LiveFeed, ViewerServer } = yield* loadViewer
     const feed = yield* LiveFeed.make({ input: ui.input, output: ui.output, concurrency: ui.concurrency })
     const server = yield* ViewerServer.make({ live: feed }).pipe(Effect.mapError(configuration))
     log(`fastllm: live view at ${server.url}\n`)
