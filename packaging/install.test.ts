@@ -338,4 +338,43 @@ describe.concurrent("the packs, installed as a user installs them", () => {
     ]])
     assert.isTrue(fs.existsSync(path.join(cwd, ".fastllm-cache")), "answers cached on disk (lmdb from the install)")
   }, timeout)
+
+  it("npm install -g of the @fastllm/cli pack: `fastllm view` serves its page (the viewer's files ship in the pack)", async () => {
+    const prefix = await installed.global
+    assert.isFalse(
+      fs.existsSync(path.join(prefix, "lib", "node_modules", "@fastllm", "viewer")),
+      "@fastllm/viewer is not installed: the page must come from the CLI's own files"
+    )
+    const cwd = path.join(temp, "cli-view")
+    fs.mkdirSync(cwd)
+    const result = `{"id":"batch_req_1","custom_id":"a","response":{"status_code":200,"request_id":"r","body":{"id":"c",` +
+      `"object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant",` +
+      `"content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}},"error":null}\n`
+    fs.writeFileSync(path.join(cwd, "results.jsonl"), result)
+    const child = spawn(path.join(prefix, "bin", "fastllm"), ["view", "results.jsonl"], {
+      cwd,
+      env: userEnv(),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stderr = ""
+    child.stderr.setEncoding("utf8").on("data", (text: string) => stderr += text)
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let stdout = ""
+        child.stdout.setEncoding("utf8").on("data", (text: string) => {
+          stdout += text
+          if (stdout.includes("\n")) resolve(stdout.split("\n")[0]!.trim())
+        })
+        child.on("exit", (code) => reject(new Error(`fastllm view exited with ${code}\n${stderr}`)))
+      })
+      for (const [file, type] of [["", "text/html"], ["app.js", "text/javascript"], ["app.css", "text/css"], ["uplot.js", "text/javascript"], ["uplot.css", "text/css"]] as const) {
+        const response = await fetch(new URL(file, url))
+        assert.strictEqual(response.status, 200, `${file || "/"}: ${await response.text()}`)
+        assert.include(response.headers.get("content-type"), type)
+        assert.isAbove((await response.text()).length, 100)
+      }
+    } finally {
+      child.kill("SIGTERM")
+    }
+  }, timeout)
 })

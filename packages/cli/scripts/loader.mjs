@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import * as vm from "node:vm"
 
 const bundleHash = "BUNDLE_HASH"
@@ -46,9 +46,10 @@ if (cacheFile) {
     // no cache yet
   }
 }
-const source = fs.readFileSync(file, "utf8")
+// ASCII (scripts/build.mjs checks): latin1 reads it without decoding UTF-8.
+const source = fs.readFileSync(file, "latin1")
 const script = new vm.Script(
-  `(function (exports, require, module, __filename, __dirname) {${source}\n})`,
+  `(function (exports, require, module, __filename, __dirname, __fastllmBundleUrl) {${source}\n})`,
   { filename: file, cachedData }
 )
 if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
@@ -64,4 +65,4 @@ if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
   })
 }
 const module = { exports: {} }
-script.runInThisContext()(module.exports, createRequire(file), module, file, path.dirname(file))
+script.runInThisContext()(module.exports, createRequire(file), module, file, path.dirname(file), pathToFileURL(file).href)
