@@ -346,7 +346,7 @@ describe.concurrent("the packs, installed as a user installs them", () => {
       "@fastllm/viewer is not installed: the page must come from the CLI's own files"
     )
     const cwd = path.join(temp, "cli-view")
-    fs.mkdirSync(cwd)
+    fs.mkdirSync(cwd, { recursive: true })
     const result = `{"id":"batch_req_1","custom_id":"a","response":{"status_code":200,"request_id":"r","body":{"id":"c",` +
       `"object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant",` +
       `"content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}},"error":null}\n`
@@ -369,9 +369,10 @@ describe.concurrent("the packs, installed as a user installs them", () => {
       })
       for (const [file, type] of [["", "text/html"], ["app.js", "text/javascript"], ["app.css", "text/css"], ["uplot.js", "text/javascript"], ["uplot.css", "text/css"]] as const) {
         const response = await fetch(new URL(file, url))
-        assert.strictEqual(response.status, 200, `${file || "/"}: ${await response.text()}`)
+        const body = await response.text()
+        assert.strictEqual(response.status, 200, `${file || "/"}: ${body}`)
         assert.include(response.headers.get("content-type"), type)
-        assert.isAbove((await response.text()).length, 100)
+        assert.isAbove(body.length, 100)
       }
     } finally {
       child.kill("SIGTERM")

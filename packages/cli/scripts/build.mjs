@@ -30,7 +30,6 @@ const viewerPackage = path.dirname(require.resolve("@fastllm/viewer/package.json
 const uplotFile = createRequire(path.join(viewerPackage, "package.json")).resolve("uplot/dist/uPlot.iife.min.js")
 fs.rmSync(dist("viewer"), { recursive: true, force: true })
 fs.cpSync(path.join(viewerPackage, "static"), dist("viewer/static"), { recursive: true })
-fs.copyFileSync(path.join(viewerPackage, "package.json"), dist("viewer/package.json"))
 fs.mkdirSync(dist("viewer/uplot"))
 for (const name of ["uPlot.iife.min.js", "uPlot.min.css", "../LICENSE"]) {
   fs.copyFileSync(path.join(path.dirname(uplotFile), name), dist(`viewer/uplot/${path.basename(name)}`))
@@ -40,6 +39,7 @@ const viewerAssets = {
   setup(build) {
     build.onLoad({ filter: /[\\/]viewer[\\/]dist[\\/]ViewerServer\.js$/ }, (args) => {
       const replacements = [
+        // only the directory of the viewer's package.json is used (its static/ is next to it)
         ['require.resolve("@fastllm/viewer/package.json")', 'require("node:path").join(__dirname, "viewer", "package.json")'],
         ['require.resolve("uplot/dist/uPlot.iife.min.js")', 'require("node:path").join(__dirname, "viewer", "uplot", "uPlot.iife.min.js")']
       ]

@@ -7,8 +7,8 @@
 //
 // The cache lives in a directory of the user's own under the temporary directory (created 0700,
 // used only when its owner is this user and nobody else can write it), one file per bundle hash,
-// Node version and architecture: V8 itself only checks a cache's source length and flags, so the
-// hash keeps a cache from ever meeting another bundle. FASTLLM_NO_COMPILE_CACHE=1 turns it off.
+// subcommand, Node version and architecture: V8 itself only checks a cache's source length and
+// flags, so the hash keeps a cache from ever meeting another bundle. FASTLLM_NO_COMPILE_CACHE=1 turns it off.
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
@@ -36,8 +36,13 @@ const cacheDirectory = () => {
   }
 }
 
+// One cache per subcommand: each holds the functions its command compiled (the first run of
+// `fastllm run` after a `fastllm --help` would otherwise find only the help's).
+const commands = new Set(["run", "estimate", "mock-server", "view", "batches", "worker", "jobs"])
+const command = process.argv[2]
+const cacheName = command !== undefined && commands.has(command) ? command : "main"
 const dir = cacheDirectory()
-const cacheFile = dir && path.join(dir, `${bundleHash}-${process.version}-${process.arch}.bin`)
+const cacheFile = dir && path.join(dir, `${bundleHash}-${cacheName}-${process.version}-${process.arch}.bin`)
 let cachedData
 if (cacheFile) {
   try {
