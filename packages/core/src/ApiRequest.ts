@@ -10,6 +10,7 @@ import * as Schema from "effect/Schema"
 import { ChatRequest } from "./ChatRequest.js"
 import { ChatResponse } from "./ChatResponse.js"
 import { EmbeddingRequest, EmbeddingResponse } from "./Embedding.js"
+import { isChatRequest } from "./internal/requestGuard.js"
 import { InvalidRequestError } from "./LLMError.js"
 
 /**
@@ -136,6 +137,8 @@ export const decode = (input: unknown, kind?: Kind): Either.Either<ApiRequest, I
   const resolved: Kind | undefined = kind ?? ("messages" in input ? "chat" : "input" in input ? "embedding" : undefined)
   switch (resolved) {
     case "chat":
+      // the guarded decode: a valid request is used as it is, not copied (internal/requestGuard.ts)
+      if (isChatRequest(input)) return Either.right(remember(chat(input as ChatRequest)))
       return Either.mapBoth(decodeChat(input), {
         onLeft: invalidRequestFromParseError,
         onRight: (request) => remember(chat(request))

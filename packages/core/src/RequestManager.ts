@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -300,7 +299,7 @@ export const make = (
     )
     const spending = Spending.make({ prices: options.prices, maxCost: options.maxCost })
     const tracing = options.tracing === false ? Tracing.none : Tracing.make(options.tracing)
-    const execute = ItemPipeline.make({
+    const pipeline = ItemPipeline.make({
       providerName: provider.name,
       cache,
       callProvider: ProviderCall.make({
@@ -319,6 +318,7 @@ export const make = (
       }),
       tracing
     })
+    const execute = pipeline.execute
     const concurrencyNow = () => ({ configured: concurrency, current: slots.size })
     const service = new Tracker(clock.unsafeCurrentTimeMillis(), rate, concurrencyNow, spending.budget)
 
@@ -353,15 +353,9 @@ export const make = (
             Effect.gen(function*() {
               const counters = yield* newRun(runOptions?.total ?? items.length)
               counters.submitted(items.length)
-              // the ordered driver (not Effect.forEach): no fork per item, and items in backoff park
-              // (orderedWindow.ts); every result is kept here anyway, so no byte bound
-              const results = Chunk.toReadonlyArray(
-                yield* Stream.runCollect(mapOrdered(
-                  Stream.fromIterable(items),
-                  { ...ordering, maxBufferedBytes: Number.POSITIVE_INFINITY, sizeOf: () => 0 },
-                  (input, index) => execute(input, index, undefined, counters)
-                ))
-              )
+              // the ordered driver for what needs effects (items in backoff park: orderedWindow.ts),
+              // hits and bad inputs answered on the way in (itemPipeline.ts `runAll`)
+              const results = yield* pipeline.runAll(items, ordering, counters)
               return { results, stats: counters.run!.snapshot(yield* Clock.currentTimeMillis) }
             })
           )

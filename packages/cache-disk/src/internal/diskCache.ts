@@ -306,6 +306,19 @@ export const make = (options: Options): Effect.Effect<Service, LLMError.CacheErr
         return read._tag === "Hit" ? Effect.succeedSome(read.value) : Effect.as(purge(Entry.storageKey(key), now), Option.none())
       })
 
+    /** `get` on the spot: a hit or an absent entry; anything else (expired, unreadable, an error) is left to `get`. */
+    const unsafeGet = (key: string, now: number): Option.Option<ApiRequest.ApiResponse> | undefined => {
+      if (closed) return undefined
+      try {
+        const bytes = entries.getBinaryFast(Entry.storageKey(key))
+        if (bytes === undefined) return Option.none()
+        const read = Entry.read(bytes, now)
+        return read._tag === "Hit" ? Option.some(read.value) : undefined
+      } catch {
+        return undefined
+      }
+    }
+
     const set: Service["set"] = (key, value, setOptions) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const encoded = Entry.encode(value, expiryFrom(now, setOptions?.timeToLive ?? options.timeToLive), now)
@@ -342,5 +355,5 @@ export const make = (options: Options): Effect.Effect<Service, LLMError.CacheErr
         return durable(removeWhere(entries, stale, (bytes) => Entry.isStale(bytes, now)))
       }, false))
 
-    return { path: dataFile, get, set, delete: remove, clear, size, prune }
+    return { path: dataFile, get, unsafeGet, set, delete: remove, clear, size, prune }
   })

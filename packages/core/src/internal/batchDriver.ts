@@ -372,18 +372,12 @@ export const success = (
   fromCache: boolean,
   deduplicated: boolean
 ): RM.Success => {
-  const common = {
-    _tag: "Success",
-    index,
-    key,
-    attempts: fromCache || deduplicated ? 0 : 1,
-    fromCache,
-    deduplicated,
-    tokens: fromCache || deduplicated ? TokenStats.empty : TokenStats.fromUsage(response.response.usage)
-  } as const
+  const attempts = fromCache || deduplicated ? 0 : 1
+  const tokens = fromCache || deduplicated ? TokenStats.empty : TokenStats.fromUsage(response.response.usage)
+  // literals, not a `common` object spread into each (slow: see answer.ts `toResult`)
   return response._tag === "Chat"
-    ? { ...common, kind: "chat", response: response.response }
-    : { ...common, kind: "embedding", response: response.response }
+    ? { _tag: "Success", index, key, attempts, fromCache, deduplicated, tokens, kind: "chat", response: response.response }
+    : { _tag: "Success", index, key, attempts, fromCache, deduplicated, tokens, kind: "embedding", response: response.response }
 }
 
 /** @internal */

@@ -16,6 +16,11 @@ import type { Counters } from "./tracker.js"
 export interface ItemCache {
   readonly get: (key: string, counters: Counters) => Effect.Effect<Option.Option<ApiRequest.ApiResponse>>
   readonly set: (key: string, value: ApiRequest.ApiResponse, counters: Counters) => Effect.Effect<void>
+  /**
+   * The cache's `unsafeGet`, where it has one: a hit or a miss on the spot, or undefined for "ask
+   * `get`" (a throwing backend counts as that: `get` then reports its error the usual way).
+   */
+  readonly unsafeGet: ((key: string, now: number) => Option.Option<ApiRequest.ApiResponse> | undefined) | undefined
   /** After a miss that gets no `set` (failed or interrupted): lets a claiming cache (Redis) release the key. */
   readonly release: ((key: string, counters: Counters) => Effect.Effect<void>) | undefined
 }
@@ -30,7 +35,15 @@ const survive = <A>(effect: Effect.Effect<A, CacheError>, fallback: A, what: str
 /** @internal */
 export const make = (cache: Cache.Service, timeToLive: Duration.DurationInput | undefined): ItemCache => {
   const setOptions = timeToLive === undefined ? undefined : { timeToLive }
+  const unsafeGet = cache.unsafeGet
   return {
+    unsafeGet: unsafeGet === undefined ? undefined : (key, now) => {
+      try {
+        return unsafeGet(key, now)
+      } catch {
+        return undefined
+      }
+    },
     get: (key, counters) => survive(cache.get(key), Option.none(), "cache read failed; treating it as a miss", counters),
     set: (key, value, counters) =>
       survive(cache.set(key, value, setOptions), undefined, "cache write failed; the answer is returned but not kept", counters),

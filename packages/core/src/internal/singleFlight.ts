@@ -14,6 +14,8 @@ export interface SingleFlight<A> {
   readonly run: (key: string, compute: Effect.Effect<A>) => Effect.Effect<{ readonly value: A; readonly shared: boolean }>
   /** Keys being computed now. */
   readonly size: () => number
+  /** Whether `key` is being computed now. */
+  readonly has: (key: string) => boolean
 }
 
 /** @internal */
@@ -46,5 +48,5 @@ export const make = <A>(): SingleFlight<A> => {
         Effect.map((value) => ({ value, shared: false }))
       )
     })
-  return { run, size: () => inFlight.size }
+  return { run, size: () => inFlight.size, has: (key) => inFlight.has(key) }
 }

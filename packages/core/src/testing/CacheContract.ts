@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -175,6 +176,25 @@ export const cacheContract = (name: string, makeLayer: MakeCacheLayer): void => 
         yield* cache.set("k", chatResponse("first"))
         yield* cache.set("k", chatResponse("second"))
         assert.deepStrictEqual(yield* getSome("k"), chatResponse("second"))
+      })
+    )
+
+    test(
+      "unsafeGet, where offered, answers as get does (hit, absent, expired: none or left to get)",
+      Effect.gen(function*() {
+        const cache = yield* Cache
+        const unsafeGet = cache.unsafeGet
+        if (unsafeGet === undefined) return
+        yield* cache.set("k", chatResponse("k"), { timeToLive: Duration.seconds(60) })
+        yield* cache.set("e", embeddingResponse(2))
+        const now = yield* Clock.currentTimeMillis
+        assert.deepStrictEqual(unsafeGet("k", now), Option.some(chatResponse("k")))
+        assert.deepStrictEqual(unsafeGet("e", now), Option.some(embeddingResponse(2)))
+        assert.deepStrictEqual(unsafeGet("absent", now), Option.none())
+        yield* TestClock.adjust(Duration.seconds(61))
+        const expired = unsafeGet("k", yield* Clock.currentTimeMillis)
+        assert.isTrue(expired === undefined || Option.isNone(expired), "an expired entry is no hit")
+        yield* assertMiss("k")
       })
     )
 
