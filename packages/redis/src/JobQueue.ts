@@ -15,8 +15,14 @@
  *   the second run cost no API call, and the first record written wins.
  * - **Only request lines go to Redis**: never API keys, base URLs or headers (each worker uses its own).
  *
- * Why Streams and not BullMQ or `@effect/experimental`'s PersistedQueue: see the "Scaling out"
- * section of the README (measured with `npm run bench -- redis`).
+ * Why Streams and not BullMQ 5 or `@effect/experimental`'s PersistedQueue, measured with
+ * `npx tsx bench/redis-choices.ts` (bench/results/redis-choices.md): BullMQ turned chunks over
+ * faster in that bench (1,673 vs 1,250 chunks/s processed, best of 3, 8 at a time, load average 8),
+ * but at 100 lines a chunk this queue moves ~125,000 items/s, ~20x what one worker process sends
+ * (bench/results/redis.md), so the queue is not what limits a job, and BullMQ would bring
+ * a second job model beside the content-keyed jobs, chunk records and takeover kept here (its
+ * limiter counts jobs, not tokens). PersistedQueue/Redis 0.61 is LIFO and re-queues work in
+ * progress every 30 s (fixed only in Effect 4).
  *
  * @since 0.2.0
  */

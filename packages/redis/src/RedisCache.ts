@@ -4,8 +4,8 @@
  *
  * - Entries expire with `timeToLive` (per entry or default) as a Redis expiry on the key; the
  *   expiry is also stored in the value and compared with Effect's Clock on read.
- * - Gets are one round trip each, and ioredis auto-pipelining sends every command issued in the
- *   same tick in one write: a warm rerun reads thousands of keys per round trip.
+ * - Gets issued in the same tick go out as one MGET (up to 512 keys): a warm rerun reads hundreds
+ *   of keys per round trip.
  * - **Single-flight across processes** (`claims`, on by default): a miss claims its key with a
  *   lease (`SET NX PX`) in the same round trip, and this process renews it while the request is in
  *   flight; another process that misses the same key waits (polling with backoff, 10 ms to 500 ms)
@@ -13,6 +13,12 @@
  *   RequestManager calls it when the request failed), or with the lease when its holder died; then
  *   a waiting process takes it over and sends the request itself.
  * - `clear` removes this prefix's entries with SCAN + UNLINK, never `KEYS`.
+ * - Why ioredis directly and not `@effect/experimental`'s `Persistence/Redis`, measured with
+ *   `npx tsx bench/redis-choices.ts` (bench/results/redis-choices.md): its batched read
+ *   (`getMany`, one MGET) is the same command as ours (136,151 vs 110,720 reads/s, within this
+ *   machine's noise), its per-key `get` (one GET each, on a client of its own without
+ *   auto-pipelining), what a cache's `get` would call, ran at 17,596/s, and it has no claims
+ *   (`SET NX PX`) for single-flight and clears with `KEYS`, which blocks Redis on a big store.
  * - Every failure is a `CacheError` naming the server (password hidden); the RequestManager treats
  *   a failing cache as a miss.
  *
