@@ -2,7 +2,8 @@
  * CLI start-up and the CLI's own cost per line (issue 18), every process a child of this one
  * and measured by `/usr/bin/time` (user + system CPU) and the wall clock around it:
  *
- * - start-up: `node -e ''`, `fastllm --help`, a one-line `fastllm run` whose answer is cached,
+ * - start-up: `node -e ''`, `fastllm --help`, the floor of any `--help` on @effect/cli
+ *   (bench/lib/cliFloor.ts, bundled and run the same way), a one-line `fastllm run` whose answer is cached,
  *   and a minimal script on the official `openai` SDK sending one request
  *   (bench/lib/openaiOneRequest.mjs), both against the testing server (0 ms, its own process);
  *   `--runs` runs of each, alternating, medians.
@@ -18,7 +19,9 @@
  *
  * @since 0.2.0
  */
+import { build } from "esbuild"
 import { spawn } from "node:child_process"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -68,6 +71,25 @@ const timed = (args: ReadonlyArray<string>, options: { readonly cwd: string; rea
     })
   })
 
+/** bench/lib/cliFloor.ts bundled as the CLI is (scripts/build.mjs): `DIR/fastllm.mjs` runs it. */
+const buildFloor = async (dir: string): Promise<string> => {
+  await build({
+    entryPoints: [path.join(root, "bench/lib/cliFloor.ts")],
+    outfile: path.join(dir, "fastllm.cjs"),
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    minifyWhitespace: true,
+    charset: "ascii",
+    logLevel: "warning"
+  })
+  const hash = createHash("sha256").update(fs.readFileSync(path.join(dir, "fastllm.cjs"))).digest("hex").slice(0, 32)
+  const loader = fs.readFileSync(path.join(root, "packages/cli/scripts/loader.mjs"), "utf8")
+  fs.writeFileSync(path.join(dir, "fastllm.mjs"), loader.replace("\"BUNDLE_HASH\"", JSON.stringify(hash)))
+  return path.join(dir, "fastllm.mjs")
+}
+
 const writeInput = (file: string, count: number, salt: string) =>
   fs.writeFileSync(
     file,
@@ -89,6 +111,7 @@ const main = async () => {
   const one = path.join(dir.path, "one.jsonl")
   writeInput(one, 1, "one-line")
   const sdkScript = path.join(root, "bench/lib/openaiOneRequest.mjs")
+  const floor = await buildFloor(fs.mkdtempSync(path.join(dir.path, "floor-")))
   const entries: ReadonlyArray<readonly [string, string]> = before === undefined
     ? [["", entry]]
     : [[" (before)", path.resolve(root, before)], ["", entry]]
@@ -98,8 +121,12 @@ const main = async () => {
       const primed = await timed([bundle, "run", one, "-o", path.join(dir.path, "one-out.jsonl"), "--progress", "none", "--quiet"], { cwd, env })
       if (primed.code !== 0) throw new Error(`fastllm run (priming the cache) exited with ${primed.code}`)
     }
+    // ... and every bundle's code cache is made (the first run of each writes it).
+    for (const [, bundle] of entries) await timed([bundle, "--help"], { cwd, env })
+    await timed([floor, "--help"], { cwd, env })
     const variants: Array<{ readonly name: string; readonly args: ReadonlyArray<string> }> = [
       { name: "node -e ''", args: ["-e", ""] },
+      { name: "floor: @effect/cli + effect only, --help", args: [floor, "--help"] },
       ...entries.map(([label, bundle]) => ({ name: `fastllm --help${label}`, args: [bundle, "--help"] })),
       ...entries.map(([label, bundle]) => ({
         name: `fastllm run, 1 cached line${label}`,
