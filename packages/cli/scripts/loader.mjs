@@ -64,6 +64,12 @@ if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
       const temporary = `${cacheFile}.${process.pid}`
       fs.writeFileSync(temporary, script.createCachedData(), { mode: 0o600 })
       fs.renameSync(temporary, cacheFile)
+      // Another version's caches are removed once a month old (a rebuild or an upgrade leaves them).
+      const monthAgo = Date.now() - 30 * 24 * 3600 * 1000
+      for (const name of fs.readdirSync(dir)) {
+        const other = path.join(dir, name)
+        if (!name.startsWith(bundleHash) && fs.lstatSync(other).mtimeMs < monthAgo) fs.rmSync(other, { force: true })
+      }
     } catch {
       // a cache is an optimisation: never fail the command for it
     }
