@@ -1,6 +1,5 @@
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import type * as MetricLabel from "effect/MetricLabel"
@@ -48,13 +47,13 @@ export const recordRetries = (retries: number): void => {
   if (retries > 0) metrics.retries.unsafeUpdate(retries, noTags)
 }
 
-/** Counts one provider call and records its duration, however it ends. @internal */
-export const timedCall = (clock: Clock.Clock) => <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.suspend(() => {
-    const started = clock.unsafeCurrentTimeMillis()
-    metrics.apiCalls.unsafeUpdate(1, noTags)
-    return Effect.ensuring(
-      effect,
-      Effect.sync(() => metrics.latency.unsafeUpdate(Duration.millis(clock.unsafeCurrentTimeMillis() - started), noTags))
-    )
-  })
+/** Counts one provider call as it starts; returns the start time for {@link callEnded}. @internal */
+export const callStarted = (clock: Clock.Clock): number => {
+  metrics.apiCalls.unsafeUpdate(1, noTags)
+  return clock.unsafeCurrentTimeMillis()
+}
+
+/** Records the duration of a provider call that started at `started`, however it ended. @internal */
+export const callEnded = (clock: Clock.Clock, started: number): void => {
+  metrics.latency.unsafeUpdate(Duration.millis(clock.unsafeCurrentTimeMillis() - started), noTags)
+}
