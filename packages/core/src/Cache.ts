@@ -63,6 +63,22 @@ export declare namespace Cache {
      * @since 0.3.0
      */
     readonly unsafeGet?: ((key: string, now: number) => Option.Option<ApiResponse> | undefined) | undefined
+    /**
+     * Optional: many `get`s in one round trip, for a backend across a network (Redis: one MGET),
+     * at `now` (epoch milliseconds of the caller's `Clock`). Per key, in order: a hit, none (absent:
+     * the caller may call the provider without asking `get`), or `undefined` ("ask `get`": a
+     * backend whose `get` does more on a miss, such as claiming the key, answers hits only). The
+     * RequestManager's `run` looks its items up through it in chunks instead of one `get` per item
+     * (`npx tsx bench/redis.ts`).
+     *
+     * @since 0.3.0
+     */
+    readonly getMany?:
+      | ((
+        keys: ReadonlyArray<string>,
+        now: number
+      ) => Effect.Effect<ReadonlyArray<Option.Option<ApiResponse> | undefined>, CacheError>)
+      | undefined
   }
 }
 

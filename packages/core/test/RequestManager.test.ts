@@ -529,3 +529,44 @@ describe("RequestManager", () => {
     }).pipe(Effect.provide(managerWith(layer)))
   })
 })
+
+describe("RequestManager.run with a cache that reads many keys at once (getMany)", () => {
+  it.effect("a warm rerun reads its items in chunks, not one get each; misses still go through get", () => {
+    const { state, layer } = recordingProvider((request) => Effect.succeed(answer(request)))
+    const counts = { get: 0, getMany: 0, keys: 0 }
+    // the memory cache, seen as a network cache: no unsafeGet, a getMany over its entries
+    const networkLike = Layer.effect(
+      Cache.Cache,
+      Effect.map(Cache.makeMemory(), (memory) =>
+        Cache.Cache.of({
+          get: (key) => Effect.zipRight(Effect.sync(() => counts.get++), memory.get(key)),
+          getMany: (keys) =>
+            Effect.zipRight(
+              Effect.sync(() => {
+                counts.getMany++
+                counts.keys += keys.length
+              }),
+              Effect.forEach(keys, (key) => Effect.map(memory.get(key), (found) => Option.isSome(found) ? found : undefined))
+            ),
+          set: memory.set,
+          delete: memory.delete,
+          clear: memory.clear
+        }))
+    )
+    return Effect.gen(function*() {
+      const inputs = Array.from({ length: 1_000 }, (_, i) => chat(`many ${i}`))
+      const first = yield* RequestManager.run(inputs.slice(0, 600))
+      assert.strictEqual(first.stats.succeeded, 600)
+      assert.strictEqual(state.calls, 600)
+      const before = { ...counts }
+      const { results, stats } = yield* RequestManager.run(inputs)
+      assert.strictEqual(stats.succeeded, 1_000)
+      assert.strictEqual(stats.cached, 600)
+      assert.strictEqual(state.calls, 1_000) // only the 400 new ones were sent
+      assert.isTrue(results.slice(0, 600).every((r) => r._tag === "Success" && r.fromCache))
+      assert.strictEqual(counts.keys - before.keys, 1_000) // every item looked up through getMany
+      assert.isAtMost(counts.getMany - before.getMany, 4) // in chunks (256 items a step)
+      assert.strictEqual(counts.get - before.get, 400) // a miss still asks get (a claiming cache claims there)
+    }).pipe(Effect.provide(managerWith(layer, { concurrency: 8 }, networkLike)))
+  })
+})

@@ -21,6 +21,13 @@ export interface ItemCache {
    * `get`" (a throwing backend counts as that: `get` then reports its error the usual way).
    */
   readonly unsafeGet: ((key: string, now: number) => Option.Option<ApiRequest.ApiResponse> | undefined) | undefined
+  /**
+   * The cache's `getMany`, where it has one; a failed read answers "ask `get`" for every key (`get`
+   * then reports the error the usual way).
+   */
+  readonly getMany:
+    | ((keys: ReadonlyArray<string>, now: number) => Effect.Effect<ReadonlyArray<Option.Option<ApiRequest.ApiResponse> | undefined>>)
+    | undefined
   /** After a miss that gets no `set` (failed or interrupted): lets a claiming cache (Redis) release the key. */
   readonly release: ((key: string, counters: Counters) => Effect.Effect<void>) | undefined
 }
@@ -44,6 +51,12 @@ export const make = (cache: Cache.Service, timeToLive: Duration.DurationInput | 
         return undefined
       }
     },
+    getMany: cache.getMany === undefined ? undefined : (() => {
+      const getMany = cache.getMany
+      return (keys: ReadonlyArray<string>, now: number) =>
+        Effect.catchAllCause(getMany(keys, now), (cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.succeed(keys.map(() => undefined)))
+    })(),
     get: (key, counters) => survive(cache.get(key), Option.none(), "cache read failed; treating it as a miss", counters),
     set: (key, value, counters) =>
       survive(cache.set(key, value, setOptions), undefined, "cache write failed; the answer is returned but not kept", counters),

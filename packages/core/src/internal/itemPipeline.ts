@@ -86,6 +86,7 @@ export const make = (options: Options): ItemPipeline => {
   const { cache, callProvider, providerName, tracing } = options
   const flights = SingleFlight.make<Answer>()
   const unsafeGet = cache?.unsafeGet
+  const getMany = cache?.getMany
 
   /** The provider, releasing a claiming cache's key when no answer comes. */
   const miss = (key: string, request: ApiRequest.ApiRequest, counters: Counters): Effect.Effect<Answer> =>
@@ -161,6 +162,7 @@ export const make = (options: Options): ItemPipeline => {
         Effect.suspend(() => {
           const results: Array<ItemResult> = new Array(items.length)
           let next = 0
+          let asks: Array<Pending> = []
           // Items are taken in input order, `itemsPerPull` at a time: a hit (with spans off) or an
           // input that does not decode is answered right here, without a fiber or an effect; the
           // rest goes on to the ordered driver. Departure from `mapOrdered(items, execute)`:
@@ -178,9 +180,29 @@ export const make = (options: Options): ItemPipeline => {
               const item = prepare(items[index], index, undefined, counters)
               const found = item instanceof Prepared ? lookupNow(item, index, counters, clock.unsafeCurrentTimeMillis()) : item
               if (typeof found === "object") results[index] = found
-              else pending.push(new Pending(index, items[index], item as Prepared, found === "miss"))
+              else if (found === "ask" && getMany !== undefined && !flights.has((item as Prepared).key)) {
+                asks.push(new Pending(index, items[index], item as Prepared, false))
+              } else pending.push(new Pending(index, items[index], item as Prepared, found === "miss"))
             }
-            return Effect.succeed(Chunk.unsafeFromArray(pending))
+            if (asks.length === 0 || getMany === undefined) return Effect.succeed(Chunk.unsafeFromArray(pending))
+            // A network cache (Redis): the chunk's lookups in one round trip, hits answered here.
+            const asked = asks
+            asks = []
+            const now = clock.unsafeCurrentTimeMillis()
+            return Effect.map(getMany(asked.map((ask) => ask.item!.key), now), (found) => {
+              for (let i = 0; i < asked.length; i++) {
+                const ask = asked[i]!
+                const item = ask.item!
+                const hit = found[i]
+                if (hit !== undefined && Option.isSome(hit) && hit.value._tag === item.request._tag) {
+                  const answer: Answer = { _tag: "Success", response: hit.value, fromCache: true, attempts: 0 }
+                  results[ask.index] = finish(toResult(ask.index, item.key, item.kind, answer, false), counters)
+                } else {
+                  pending.push(new Pending(ask.index, ask.input, item, hit !== undefined))
+                }
+              }
+              return Chunk.unsafeFromArray(pending)
+            })
           })
           const driven = mapOrdered(
             Stream.repeatEffectChunkOption(pull),

@@ -199,6 +199,32 @@ export const cacheContract = (name: string, makeLayer: MakeCacheLayer): void => 
     )
 
     test(
+      "getMany, where offered, answers as get does, in order (hit, or none / left to get)",
+      Effect.gen(function*() {
+        const cache = yield* Cache
+        const getMany = cache.getMany
+        if (getMany === undefined) return
+        yield* cache.set("k", chatResponse("k"), { timeToLive: Duration.seconds(60) })
+        yield* cache.set("e", embeddingResponse(2))
+        const now = yield* Clock.currentTimeMillis
+        const found = yield* getMany(["e", "absent", "k"], now)
+        assert.strictEqual(found.length, 3)
+        assert.deepStrictEqual(found[0], Option.some(embeddingResponse(2)))
+        assert.isTrue(found[1] === undefined || Option.isNone(found[1]!), "an absent key is no hit")
+        assert.deepStrictEqual(found[2], Option.some(chatResponse("k")))
+        const many = Array.from({ length: 1_200 }, (_, i) => `k${i}`)
+        for (const key of many.slice(0, 600)) yield* cache.set(key, chatResponse(key))
+        const all = yield* getMany(many, yield* Clock.currentTimeMillis)
+        assert.strictEqual(all.length, 1_200)
+        assert.deepStrictEqual(all[599], Option.some(chatResponse("k599")))
+        assert.isTrue(all[600] === undefined || Option.isNone(all[600]!))
+        yield* TestClock.adjust(Duration.seconds(61))
+        const expired = (yield* getMany(["k"], yield* Clock.currentTimeMillis))[0]
+        assert.isTrue(expired === undefined || Option.isNone(expired), "an expired entry is no hit")
+      })
+    )
+
+    test(
       "delete removes one entry and tolerates an absent key",
       Effect.gen(function*() {
         const cache = yield* Cache

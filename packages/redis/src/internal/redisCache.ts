@@ -170,8 +170,33 @@ export const make = (options: Options = {}): Effect.Effect<Cache.Cache.Service, 
       )
     }
 
+    /**
+     * Hits of many keys in one MGET per 512; anything else is left to `get` (which claims a miss).
+     * What a warm rerun through the manager reads with: one command and one effect per chunk of
+     * items instead of one `get` each (`npx tsx bench/redis.ts`).
+     */
+    const getMany = (
+      keys: ReadonlyArray<string>,
+      now: number
+    ): Effect.Effect<ReadonlyArray<Option.Option<ApiRequest.ApiResponse> | undefined>, LLMError.CacheError> =>
+      Effect.forEach(
+        Array.from({ length: Math.ceil(keys.length / 512) }, (_, part) => keys.slice(part * 512, part * 512 + 512)),
+        (part) => connection.use("get", (client) => client.mget(part.map((key) => valuePrefix + key))),
+        { concurrency: "unbounded" }
+      ).pipe(
+        Effect.map((parts) =>
+          parts.flat().map((text) => {
+            if (text === null) return claims ? undefined : Option.none()
+            const entry = Entry.read(text, now)
+            return entry._tag === "Hit" ? Option.some(entry.value) : undefined
+          })
+        ),
+        Effect.mapError(failure("get"))
+      )
+
     return Cache.Cache.of({
       get: claims ? getClaiming : getPlain,
+      getMany,
       set: (key, value, setOptions) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
