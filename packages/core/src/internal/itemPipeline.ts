@@ -127,10 +127,22 @@ export const make = (options: Options): ItemPipeline => {
    */
   const lookupNow = (item: Prepared, index: number, counters: Counters, now: number): Lookup => {
     if (unsafeGet === undefined || flights.has(item.key)) return "ask"
-    const hit = unsafeGet(item.key, now)
-    if (hit === undefined) return "ask"
-    if (Option.isNone(hit) || hit.value._tag !== item.request._tag) return "miss"
-    const answer: Answer = { _tag: "Success", response: hit.value, fromCache: true, attempts: 0 }
+    return answerFound(item, index, counters, unsafeGet(item.key, now))
+  }
+
+  /**
+   * What a cache lookup found, as `compute` would answer it: a hit of the request's kind finishes
+   * the item here; none (or the other kind) is a miss; undefined leaves it to `get`.
+   */
+  const answerFound = (
+    item: Prepared,
+    index: number,
+    counters: Counters,
+    found: Option.Option<ApiRequest.ApiResponse> | undefined
+  ): Lookup => {
+    if (found === undefined) return "ask"
+    if (Option.isNone(found) || found.value._tag !== item.request._tag) return "miss"
+    const answer: Answer = { _tag: "Success", response: found.value, fromCache: true, attempts: 0 }
     return finish(toResult(index, item.key, item.kind, answer, false), counters)
   }
 
@@ -193,13 +205,9 @@ export const make = (options: Options): ItemPipeline => {
               for (let i = 0; i < asked.length; i++) {
                 const ask = asked[i]!
                 const item = ask.item!
-                const hit = found[i]
-                if (hit !== undefined && Option.isSome(hit) && hit.value._tag === item.request._tag) {
-                  const answer: Answer = { _tag: "Success", response: hit.value, fromCache: true, attempts: 0 }
-                  results[ask.index] = finish(toResult(ask.index, item.key, item.kind, answer, false), counters)
-                } else {
-                  pending.push(new Pending(ask.index, ask.input, item, hit !== undefined))
-                }
+                const answered = answerFound(item, ask.index, counters, found[i])
+                if (typeof answered === "object") results[ask.index] = answered
+                else pending.push(new Pending(ask.index, ask.input, item, answered === "miss"))
               }
               return Chunk.unsafeFromArray(pending)
             })
