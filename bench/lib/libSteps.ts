@@ -6,15 +6,21 @@
  * the targets are ratios of.
  *
  *   npx tsx bench/lib/libSteps.ts --base REV [--items 100000] [--requests 10000] [--rounds 3]
- *     [--only hit,miss,http]
+ *     [--only hit,miss,http] [--concurrency 64] [--latency 0] [--window N|default] [--no-sdk] [--versions old,new]
+ *
+ * Run it as `node --conditions=@fastllm/source --import tsx bench/lib/libSteps.ts ...` to load
+ * this checkout's packages from their sources (as the base's are) rather than from their builds.
  *
  * - hit: a warm rerun of `--items` raw chat bodies through `manager.run` (Cache.memory and
  *   DiskCache, concurrency 64), and `cache.get` of the same keys in a loop (no manager).
  * - miss: `--requests` unique bodies through `manager.run`, `Cache.none`, an instant in-process
  *   provider (no HTTP): the manager's own CPU per item.
+ * - late: `--requests` unique bodies, `Cache.none`, a provider (no HTTP) that answers after
+ *   `--latency` ms from a timer: the engine's own CPU per item with `--concurrency` calls in flight.
  * - http: `--requests` unique bodies against the testing server (0 ms, its own process): raw
  *   undici, the `openai` SDK, and `manager.run` over `OpenAiProvider.layer` (window = concurrency,
- *   as bench/provider-overhead.ts), old and new.
+ *   as bench/provider-overhead.ts, unless `--window`), old and new; `--concurrency` and
+ *   `--latency` (the server's, ms) for the many-in-flight case (`--concurrency 1000 --latency 20`).
  *
  * @since 0.2.0
  */
@@ -103,8 +109,15 @@ const main = async () => {
   const requests = numberFlag(argv, "requests", 10_000)
   const rounds = numberFlag(argv, "rounds", 3)
   const only = new Set((flag("only") ?? "hit,miss,http").split(","))
-  const concurrency = 64
-  const stacks = { old: await load(extract(base)), new: await load(undefined) }
+  const concurrency = numberFlag(argv, "concurrency", 64)
+  const latency = flag("latency") ?? "0"
+  // `--window default`: the manager's own default window (2 × concurrency); else = concurrency
+  const window = flag("window") === "default" ? {} : { window: numberFlag(argv, "window", concurrency) }
+  // `--versions new`: this checkout alone (for a profile of one version)
+  const versions = new Set((flag("versions") ?? "old,new").split(","))
+  const stacks: Record<string, Stack> = {}
+  if (versions.has("old")) stacks["old"] = await load(extract(base))
+  if (versions.has("new")) stacks["new"] = await load(undefined)
   const scope = Effect.runSync(Scope.make())
   const inScope = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Scope.extend(effect, scope))
   const dirs: Array<{ readonly dispose: () => void }> = []
@@ -187,20 +200,54 @@ const main = async () => {
     }
   }
 
+  if (only.has("late")) {
+    // the engine alone with many calls in flight: a provider (no HTTP) that answers after
+    // `--latency` ms from a plain timer, at `--concurrency`, the manager's default window
+    const work = bodies(requests, "steps-late")
+    const millis = Number(latency)
+    for (const [version, { core }] of Object.entries(stacks)) {
+      const answer = Schema.decodeUnknownSync(core.ChatResponse.ChatResponse)({
+        id: "chatcmpl-bench",
+        model: "gpt-4o-mini",
+        choices: [{ index: 0, message: { role: "assistant", content: "Echo" }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 8, completion_tokens: 10, total_tokens: 18 }
+      })
+      const late = {
+        ...core.Provider.fromFunctions({
+          name: "late",
+          chat: () =>
+            Effect.async<typeof answer>((resume) => {
+              const timer = setTimeout(() => resume(Effect.succeed(answer)), millis)
+              return Effect.sync(() => clearTimeout(timer))
+            })
+        }),
+        enforcesTimeout: true
+      }
+      const manager = await inScope(
+        Effect.provide(core.RequestManager.make({ concurrency, ...window, maxRetries: 0 }), Layer.merge(core.Cache.none, Layer.succeed(core.Provider.Provider, late)))
+      )
+      variants.push({
+        name: `${version}: late provider (${millis} ms, ${concurrency} in flight)`,
+        count: requests,
+        run: async (count) => check("late", false)(await Effect.runPromise(manager.run(work.slice(0, count))), count)
+      })
+    }
+  }
+
   if (only.has("http")) {
-    const server = await startServer()
+    const server = await startServer(["--latency", latency])
     closers.push(() => server.stop())
     const work = bodies(requests, "steps-http")
     const raw = rawUndici(server.url, concurrency)
     const sdk = openAiSdk(server.url, concurrency)
     closers.push(() => raw.close())
     variants.push({ name: "raw undici", count: requests, run: (count) => raw.run(work, count) })
-    variants.push({ name: "openai SDK", count: requests, run: (count) => sdk.run(work, count) })
+    if (!argv.includes("--no-sdk")) variants.push({ name: "openai SDK", count: requests, run: (count) => sdk.run(work, count) })
     for (const [version, { core, openai }] of Object.entries(stacks)) {
       const manager = await inScope(
         Effect.flatMap(
           Layer.build(Layer.merge(openai.OpenAiProvider.layer({ apiKey: Redacted.make(apiKey), baseUrl: server.url }), core.Cache.none)),
-          (context) => Effect.provide(core.RequestManager.make({ concurrency, window: concurrency, maxRetries: 0 }), context)
+          (context) => Effect.provide(core.RequestManager.make({ concurrency, ...window, maxRetries: 0 }), context)
         )
       )
       variants.push({

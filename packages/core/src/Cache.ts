@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { ApiResponse } from "./ApiRequest.js"
 import type { CacheError } from "./LLMError.js"
+import { keepingNothing } from "./internal/keepsNothing.js"
 
 /**
  * The Cache service tag.
@@ -162,10 +163,10 @@ export const memory = (options: MemoryOptions = {}): Layer.Layer<Cache> => Layer
  */
 export const none: Layer.Layer<Cache> = Layer.succeed(
   Cache,
-  Cache.of({
+  keepingNothing(Cache.of({
     get: () => Effect.succeed(Option.none()),
     set: () => Effect.void,
     delete: () => Effect.void,
     clear: Effect.void
-  })
+  }))
 )

@@ -21,6 +21,7 @@ import type { ChatResponse } from "./ChatResponse.js"
 import * as BatchProcess from "./internal/batchProcess.js"
 import { Breaker } from "./internal/breaker.js"
 import * as ItemCache from "./internal/itemCache.js"
+import { keepsNothing } from "./internal/keepsNothing.js"
 import * as ItemPipeline from "./internal/itemPipeline.js"
 import * as Metrics from "./internal/metrics.js"
 import { Aimd } from "./internal/adaptiveConcurrency.js"
@@ -292,7 +293,10 @@ export const make = (
     const adaptive = options.adaptiveConcurrency === false ? undefined : new Aimd({ max: concurrency })
     const slots = new Slots(adaptive === undefined ? concurrency : Math.round(adaptive.limit))
     const ordering = { workers: window, maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024, sizeOf: resultBytes }
-    const cache = options.cache === false ? undefined : ItemCache.make(yield* CacheModule.Cache, options.timeToLive)
+    const cacheService = options.cache === false ? undefined : yield* CacheModule.Cache
+    const cache = cacheService === undefined || keepsNothing(cacheService)
+      ? undefined
+      : ItemCache.make(cacheService, options.timeToLive)
     const breaker = options.circuitBreaker === false ? undefined : new Breaker(
       Math.max(1, options.circuitBreaker?.failures ?? Math.max(16, concurrency)),
       Duration.decode(options.circuitBreaker?.cooldown ?? "30 seconds")

@@ -214,19 +214,20 @@ export const make = (options: Options): ItemPipeline => {
           })
           const driven = mapOrdered(
             Stream.repeatEffectChunkOption(pull),
-            { ...ordering, maxBufferedBytes: Number.POSITIVE_INFINITY, sizeOf: () => 0 },
+            {
+              ...ordering,
+              maxBufferedBytes: Number.POSITIVE_INFINITY,
+              sizeOf: () => 0,
+              sink: (result: ItemResult) => {
+                results[result.index] = result
+              }
+            },
             (pending) =>
               pending.item === undefined
                 ? execute(pending.input, pending.index, undefined, counters)
                 : resolve(pending.item, pending.index, counters, pending.missed)
           )
-          return Effect.as(
-            Stream.runForEachChunk(driven, (chunk) =>
-              Effect.sync(() => {
-                for (const result of chunk) results[result.index] = result
-              })),
-            results
-          )
+          return Effect.as(Stream.runDrain(driven), results)
         })))
 
   return { execute, runAll }
