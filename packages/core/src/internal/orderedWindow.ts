@@ -257,24 +257,13 @@ export const mapOrdered = <A, E, R, B>(
     for (let i = 0; i < workers; i++) yield* spawn
 
     let index = 0
-    // A chunk's items are handed out in a plain loop while there is room, waiting for `space` only
-    // when the window is full: `Stream.runForEach` ran a sink step and two effects per item.
-    // `npx tsx bench/lib/libSteps.ts --base e5531d1 --only miss,late --concurrency 1000 --latency 20
-    // --window default` measures it.
-    const offer = (chunk: Chunk.Chunk<A>): Effect.Effect<void> => {
-      const items = Chunk.toReadonlyArray(chunk)
-      let i = 0
-      const loop: Effect.Effect<void> = Effect.suspend(() => {
-        while (i < items.length && !full()) {
-          running++
-          handOff([items[i++]!, index++] as const)
-        }
-        return i < items.length ? Effect.zipRight(space, loop) : Effect.void
-      })
-      return loop
-    }
     yield* self.pipe(
-      Stream.runForEachChunk(offer),
+      Stream.runForEach((a) =>
+        Effect.zipRight(space, Effect.sync(() => {
+          running++
+          handOff([a, index++] as const)
+        }))
+      ),
       Effect.matchCauseEffect({
         onFailure: (cause) => Effect.sync(() => emit([{ _tag: "Fail", cause }])),
         onSuccess: () =>
