@@ -14,7 +14,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as OpenAiProvider from "../OpenAiProvider.js"
-import { BufferedResponse, currentTimeoutMillis, DeadlineExceeded, isLeanClient } from "./undiciHttpClient.js"
+import { BufferedResponse, DeadlineExceeded, isLeanClient, leanSend } from "./undiciHttpClient.js"
 
 /** @internal */
 export const defaultBaseUrl = "https://api.openai.com/v1"
@@ -277,13 +277,23 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
     return timeout === undefined ? fromCall : Duration.min(timeout, fromCall)
   }
 
+  const direct = leanSend(httpClient)
+
   const send = <A>(
     base: HttpClientRequest.HttpClientRequest,
     body: string,
     decode: Decode<A>,
     callOptions: Provider.CallOptions | undefined
   ): Effect.Effect<Provider.Reply<A>, LLMError.ProviderError> => {
-    const effect = Effect.matchEffect(client.execute(HttpClientRequest.setBody(base, HttpBody.raw(body))), {
+    const request = HttpClientRequest.setBody(base, HttpBody.raw(body))
+    const deadline = deadlineOf(callOptions)
+    const finite = deadline !== undefined && Duration.isFinite(deadline)
+    // the lean transport: its own send, with the deadline as a timer on the exchange (no fiber
+    // fork, no FiberRef); any other client: `execute`, and `timeoutFail` for the deadline
+    const response = direct !== undefined
+      ? direct(request, finite ? Math.max(1, Math.ceil(Duration.toMillis(deadline))) : 0)
+      : client.execute(request)
+    const effect = Effect.matchEffect(response, {
       onFailure: (error) => Effect.fail(fromHttpClientError(error)),
       onSuccess: (response) => {
         if (response instanceof BufferedResponse) {
@@ -299,12 +309,8 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
         })
       }
     })
-    const deadline = deadlineOf(callOptions)
-    if (deadline === undefined || !Duration.isFinite(deadline)) return effect
-    // the lean transport enforces the deadline with a timer on the exchange (no fiber fork)
-    return lean
-      ? Effect.locally(effect, currentTimeoutMillis, Math.max(1, Math.ceil(Duration.toMillis(deadline))))
-      : Effect.timeoutFail(effect, { duration: deadline, onTimeout: () => new LLMError.TimeoutError({ timeout: deadline }) })
+    if (!finite || direct !== undefined) return effect
+    return Effect.timeoutFail(effect, { duration: deadline, onTimeout: () => new LLMError.TimeoutError({ timeout: deadline }) })
   }
 
   // the guarded decode: a valid reply is not copied (`npx tsx bench/lib/responseDecode.ts`)

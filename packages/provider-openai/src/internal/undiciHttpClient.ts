@@ -262,67 +262,88 @@ const originAndPath = (url: string): { readonly origin: string; readonly path: s
     : { origin: url.slice(0, pathStart), path: url.slice(pathStart) }
 }
 
-const leanClients = new WeakSet<HttpClient.HttpClient>()
+/**
+ * One request over a lean client's dispatcher, with its deadline in milliseconds (0: none).
+ *
+ * @internal
+ */
+export type Send = (
+  request: HttpClientRequest.HttpClientRequest,
+  timeoutMillis: number
+) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
+
+const leanClients = new WeakMap<HttpClient.HttpClient, Send>()
 
 /** Whether a client is one of ours (it makes no spans, so there is nothing to turn off). @internal */
 export const isLeanClient = (client: HttpClient.HttpClient): boolean => leanClients.has(client)
 
+/**
+ * A lean client's own send, which takes the deadline as an argument: the provider calls it
+ * directly instead of `execute` inside `Effect.locally(currentTimeoutMillis)` (an
+ * acquire-use-release and two copies of the fiber's FiberRefs per request, plus the client's
+ * `execute` wrappers: `npx tsx bench/lib/libSteps.ts --base e5531d1 --only http`).
+ *
+ * @internal
+ */
+export const leanSend = (client: HttpClient.HttpClient): Send | undefined => leanClients.get(client)
+
 /** @internal */
 export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
-  const client = makeClient(dispatcher)
-  leanClients.add(client)
+  const send = makeSend(dispatcher)
+  const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (effect) =>
+      Effect.flatMap(effect, (request) =>
+        Effect.withFiberRuntime((fiber) => send(request, fiber.getFiberRef(currentTimeoutMillis)))),
+    (request) => Effect.succeed(request)
+  )
+  leanClients.set(client, send)
   return client
 }
 
-const makeClient = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient =>
-  HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
-    (effect) =>
-      Effect.flatMap(effect, (request) => Effect.withFiberRuntime((fiber) => {
-        const timeoutMillis = fiber.getFiberRef(currentTimeoutMillis)
-        let target: { readonly origin: string; readonly path: string } | undefined
-        if (Option.isNone(request.hash) && request.urlParams.length === 0) {
-          target = originAndPath(request.url)
-        }
-        if (target === undefined) {
-          const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
-          if (Either.isLeft(url)) {
-            return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
-          }
-          target = { origin: url.right.origin, path: url.right.pathname + url.right.search + url.right.hash }
-        }
-        const body = requestBody(request.body)
-        if (body === undefined) {
-          return Effect.fail(
-            new HttpClientError.RequestError({
-              request,
-              reason: "Encode",
-              description: `the lean undici client sends string and byte bodies only, not ${request.body._tag}`
-            })
-          )
-        }
-        const options: Undici.Dispatcher.DispatchOptions = {
-          origin: target.origin,
-          path: target.path,
-          method: request.method,
-          headers: request.headers,
-          body,
-          // the whole-exchange deadline is `currentTimeoutMillis` (see Exchange.deadline)
-          headersTimeout: 0,
-          bodyTimeout: 0
-        }
-        return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
-          const exchange = new Exchange(request, resume)
-          if (timeoutMillis > 0) exchange.deadline(timeoutMillis)
-          try {
-            dispatcher.dispatch(options, exchange)
-          } catch (cause) {
-            exchange.onResponseError(undefined, cause instanceof Error ? cause : new Error(String(cause)))
-          }
-          return Effect.sync(() => exchange.interrupt())
+const makeSend = (dispatcher: Undici.Dispatcher): Send =>
+  (request, timeoutMillis) => {
+    let target: { readonly origin: string; readonly path: string } | undefined
+    if (Option.isNone(request.hash) && request.urlParams.length === 0) {
+      target = originAndPath(request.url)
+    }
+    if (target === undefined) {
+      const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+      if (Either.isLeft(url)) {
+        return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
+      }
+      target = { origin: url.right.origin, path: url.right.pathname + url.right.search + url.right.hash }
+    }
+    const body = requestBody(request.body)
+    if (body === undefined) {
+      return Effect.fail(
+        new HttpClientError.RequestError({
+          request,
+          reason: "Encode",
+          description: `the lean undici client sends string and byte bodies only, not ${request.body._tag}`
         })
-      })),
-    (request) => Effect.succeed(request)
-  )
+      )
+    }
+    const options: Undici.Dispatcher.DispatchOptions = {
+      origin: target.origin,
+      path: target.path,
+      method: request.method,
+      headers: request.headers,
+      body,
+      // the whole-exchange deadline is `currentTimeoutMillis` (see Exchange.deadline)
+      headersTimeout: 0,
+      bodyTimeout: 0
+    }
+    return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
+      const exchange = new Exchange(request, resume)
+      if (timeoutMillis > 0) exchange.deadline(timeoutMillis)
+      try {
+        dispatcher.dispatch(options, exchange)
+      } catch (cause) {
+        exchange.onResponseError(undefined, cause instanceof Error ? cause : new Error(String(cause)))
+      }
+      return Effect.sync(() => exchange.interrupt())
+    })
+  }
 
 /** @internal */
 export const makeAgent = (options: {
