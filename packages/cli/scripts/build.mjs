@@ -85,3 +85,63 @@ const loader = fs.readFileSync(new URL("./loader.mjs", import.meta.url), "utf8")
 if (!loader.includes("\"BUNDLE_HASH\"")) throw new Error("scripts/loader.mjs lost its BUNDLE_HASH placeholder")
 const hash = createHash("sha256").update(bundle).digest("hex").slice(0, 32)
 fs.writeFileSync(dist("fastllm.mjs"), loader.replace("\"BUNDLE_HASH\"", JSON.stringify(hash)))
+
+// Precomputed help, dist/fastllm-help.json: the loader prints it for an exact help request
+// (`fastllm --help`, `fastllm run -h`, `fastllm batches list --help`, ...) without loading the
+// bundle. Building @effect/cli's command tree alone costs ~2.3x a bare `node -e ''` of CPU
+// (bench/lib/cliFloor.ts), so `--help` within 2x of it cannot load the bundle (issue 18;
+// `npx tsx bench/startup.ts`, bench/results/issue-18-startup.md). Each text is what the real
+// command prints: the bundle run once per command with the shortcut off, stdout taken for a
+// terminal (the help's colours, HelpConsole.ts); the text for a pipe or NO_COLOR is the same
+// without its colour codes (HelpConsole's `stripAnsi`, as `plainWhenPiped` does). The commands
+// are those the root help lists. packages/cli/test/helpShortcut.e2e.test.ts compares every text
+// with the bundle's own output, on a pipe and on a terminal.
+const { stripAnsi } = await import("../dist/HelpConsole.js")
+const { execFile } = await import("node:child_process")
+const { availableParallelism } = await import("node:os")
+const helpEnv = { ...process.env, FASTLLM_HELP_SHORTCUT: "0", FASTLLM_NO_COMPILE_CACHE: "1" }
+delete helpEnv.NO_COLOR
+// A terminal's output without one: @effect/cli prints the same bytes, HelpConsole keeps the colours.
+const asTerminal = "data:text/javascript,process.stdout.isTTY=true"
+const helpOf = (command) =>
+  new Promise((resolve, reject) => {
+    const args = ["--import", asTerminal, dist("fastllm.mjs"), ...command, "--help"]
+    execFile(process.execPath, args, { env: helpEnv, maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
+      if (error !== null || stderr !== "" || !stdout.endsWith("\n")) {
+        reject(new Error(`fastllm ${command.join(" ")} --help: ${error?.message ?? ""}${stderr}`))
+      } else {
+        // console.log wrote it: the text and a newline
+        resolve(stdout.slice(0, -1))
+      }
+    })
+  })
+const rootHelp = await helpOf([])
+// "  - batches list [--cache PATH] ...": a command is the words before its first option or argument.
+const commandLines = stripAnsi(rootHelp).split("\n").filter((line) => line.startsWith("  - "))
+const commandPaths = commandLines.map((line) => {
+  const words = []
+  for (const word of line.slice(4).split(" ")) {
+    if (!/^[a-z][a-z-]*$/.test(word)) break
+    words.push(word)
+  }
+  return words
+})
+if (commandPaths.length === 0 || commandPaths.some((words) => words.length === 0)) {
+  throw new Error(`scripts/build.mjs: no commands found in the root help:\n${commandLines.join("\n")}`)
+}
+const helpTexts = [["", rootHelp]]
+const pending = [...commandPaths]
+await Promise.all(Array.from({ length: Math.max(1, Math.min(4, availableParallelism())) }, async () => {
+  for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
+    helpTexts.push([next.join(" "), await helpOf(next)])
+  }
+}))
+const packageVersion = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")).version
+fs.writeFileSync(
+  dist("fastllm-help.json"),
+  JSON.stringify({
+    bundle: hash,
+    version: packageVersion,
+    commands: Object.fromEntries(helpTexts.sort(([a], [b]) => a < b ? -1 : 1).map(([name, ansi]) => [name, { ansi, plain: stripAnsi(ansi) }]))
+  })
+)
