@@ -20,6 +20,7 @@ import * as AutoProvider from "./AutoProvider.js"
 import * as BatchFile from "./BatchFile.js"
 import * as BatchLine from "./BatchLine.js"
 import { ConfigurationError } from "./CliError.js"
+import * as NumberFormat from "./internal/numberFormat.js"
 
 /**
  * Reads `--price MODEL=INPUT,OUTPUT[,CACHED_INPUT]` values (US dollars per million tokens).
@@ -79,7 +80,7 @@ const options = {
   json: Options.boolean("json").pipe(Options.withDescription("Print the estimate as JSON"))
 }
 
-const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
+const integer = NumberFormat.lazy({ maximumFractionDigits: 0 })
 
 const minutesText = (minutes: number | undefined): string => {
   if (minutes === undefined) return "no --rpm/--tpm given"

@@ -4,11 +4,12 @@
  *
  * @since 0.2.0
  */
-import { JobQueue, RedisConnection } from "@fastllm/redis"
+import type { JobQueue } from "@fastllm/redis"
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import { ConfigurationError } from "./CliError.js"
+import * as Redis from "./internal/redis.js"
 import * as RedisJob from "./RedisJob.js"
 
 /**
@@ -35,6 +36,7 @@ export const command = Command.make(
   { redis: RedisJob.options.redis, redisPrefix: RedisJob.options.redisPrefix },
   (args) =>
     Effect.scoped(Effect.gen(function*() {
+      const { JobQueue, RedisConnection } = yield* Redis.load
       const connection = yield* RedisConnection.make({
         url: args.redis as Redacted.Redacted<string>,
         prefix: args.redisPrefix

@@ -5,9 +5,10 @@
  * @since 0.1.0
  */
 import { type BatchStats, Cost } from "@fastllm/core"
+import * as NumberFormat from "./internal/numberFormat.js"
 
-const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
-const decimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 })
+const integer = NumberFormat.lazy({ maximumFractionDigits: 0 })
+const decimal = NumberFormat.lazy({ maximumFractionDigits: 1 })
 
 /**
  * A duration for people: `850ms`, `12.3s`, `4m05s`, `2h03m`.

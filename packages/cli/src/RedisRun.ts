@@ -8,8 +8,7 @@
  * @since 0.2.0
  */
 import { type BatchStats, type LLMError, RequestManager, TokenStats } from "@fastllm/core"
-import { JobQueue } from "@fastllm/redis"
-import type { RedisConnection } from "@fastllm/redis"
+import type { JobQueue, RedisConnection } from "@fastllm/redis"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -26,6 +25,7 @@ import { createHash } from "node:crypto"
 import * as path from "node:path"
 import * as BatchFile from "./BatchFile.js"
 import { ConfigurationError, ItemsFailed } from "./CliError.js"
+import * as Redis from "./internal/redis.js"
 import * as RedisJob from "./RedisJob.js"
 import * as Worker from "./Worker.js"
 
@@ -240,6 +240,7 @@ export const run = (args: RunArgs) =>
       return yield* new ConfigurationError({ reason: "run --redis needs an input file (a job is keyed by its content), not a stream" })
     }
     const setup = yield* Worker.engine(args, log)
+    const { JobQueue } = yield* Redis.load
     const id = JobQueue.jobId({ contentSha256: yield* sha256(args.input), chunkSize, model })
     const redisFailure = (error: { readonly message: string }) => new ConfigurationError({ reason: error.message })
     const job = yield* setup.queue.submit(

@@ -7,7 +7,7 @@
  * @since 0.2.0
  */
 import { type ItemResult, LLMError, RequestManager } from "@fastllm/core"
-import { JobQueue, RedisCache, RedisConnection, RedisRateLimiter } from "@fastllm/redis"
+import type { JobQueue, RedisConnection } from "@fastllm/redis"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Duration from "effect/Duration"
@@ -25,6 +25,7 @@ import { ConfigurationError } from "./CliError.js"
 import * as BatchLine from "./BatchLine.js"
 import * as RedisJob from "./RedisJob.js"
 import * as EngineOptions from "./EngineOptions.js"
+import * as Redis from "./internal/redis.js"
 
 /**
  * `worker`'s options beyond {@link RedisJob.options}: run's provider and engine options (one
@@ -75,6 +76,7 @@ const sharedLimits = (connection: RedisConnection.RedisConnection.Service, rpm: 
 export const engine = (args: EngineArgs, log: (line: string) => void) =>
   Effect.gen(function*() {
     const settings = yield* EngineOptions.providerSettings(args)
+    const { JobQueue, RedisCache, RedisConnection, RedisRateLimiter } = yield* Redis.load
     const connection = yield* RedisConnection.make({ url: args.redis as Redacted.Redacted<string>, prefix: args.redisPrefix }).pipe(
       Effect.mapError((error) => invalid(error.message))
     )
