@@ -53,6 +53,73 @@ const viewerAssets = {
   }
 }
 
+// @pydantic/genai-prices evaluates its price table (an 830 kB module, one array literal of every
+// provider's models) when it loads; @fastllm/core's Cost module imports it, and every command
+// imports core. Bundled, it is evaluated when its first function is called instead: a run whose
+// answers are all cached, `--help` and most commands never price anything. Cost.js calls only
+// `calcPrice` (checked here: the build fails when core uses more of it). Measured with
+// `npx tsx bench/startup.ts` (a one-line cached run; bench/results/issue-18-startup.md).
+const pricesEntry = createRequire(fileURLToPath(new URL("../../core/package.json", import.meta.url)))
+  .resolve("@pydantic/genai-prices")
+  .replace(/index\.cjs$/, "index.js")
+const coreDist = fileURLToPath(new URL("../../core/dist/", import.meta.url))
+for (const name of fs.readdirSync(coreDist, { recursive: true })) {
+  if (!String(name).endsWith(".js")) continue
+  const code = fs.readFileSync(path.join(coreDist, String(name)), "utf8")
+  if (!code.includes("@pydantic/genai-prices")) continue
+  const used = new Set([...code.matchAll(/GenaiPrices\.(\w+)/g)].map((match) => match[1]))
+  if (!/import \* as GenaiPrices from "@pydantic\/genai-prices"/.test(code) || [...used].some((used) => used !== "calcPrice")) {
+    throw new Error(`core/dist/${name} uses more of @pydantic/genai-prices than calcPrice: update scripts/build.mjs`)
+  }
+}
+const lazyPrices = {
+  name: "lazy-genai-prices",
+  setup(build) {
+    build.onResolve({ filter: /^@pydantic\/genai-prices$/ }, () => ({ path: "genai-prices", namespace: "lazy-genai-prices" }))
+    build.onLoad({ filter: /.*/, namespace: "lazy-genai-prices" }, () => ({
+      // esbuild evaluates a `require`d ES module on that require's first call
+      contents: `let prices\nexport const calcPrice = (...args) => (prices ??= require(${JSON.stringify(pricesEntry)})).calcPrice(...args)\n`,
+      resolveDir: path.dirname(pricesEntry),
+      loader: "js"
+    }))
+  }
+}
+
+// The provider's transport (provider-openai's internal/undiciHttpClient.js) uses two classes of
+// undici, `Agent` and `EnvHttpProxyAgent`; undici's index loads all of it (fetch, cookies,
+// websockets, mocks, caches: ~2/3 of its evaluation). The transport gets a module with just those
+// two classes and what the index does to them (checked here: the build fails when it uses more). Measured with `npx tsx bench/startup.ts`
+// (a one-line cached run; bench/results/issue-18-startup.md).
+const transportFile = /[\\/]provider-openai[\\/]dist[\\/]internal[\\/]undiciHttpClient\.js$/
+const undiciDir = path.dirname(createRequire(fileURLToPath(new URL("../../provider-openai/package.json", import.meta.url))).resolve("undici/package.json"))
+const transportUses = ["Agent", "EnvHttpProxyAgent"]
+{
+  const transport = fs.readFileSync(fileURLToPath(new URL("../../provider-openai/dist/internal/undiciHttpClient.js", import.meta.url)), "utf8")
+  const used = new Set([...transport.matchAll(/\bUndici\.(\w+)/g)].map((match) => match[1]))
+  if (!/import \* as Undici from "undici"/.test(transport) || [...used].some((name) => !transportUses.includes(name))) {
+    throw new Error(`provider-openai's undiciHttpClient.js uses ${[...used].join(", ")} of undici: update scripts/build.mjs`)
+  }
+}
+const slimUndici = {
+  name: "slim-undici",
+  setup(build) {
+    build.onResolve({ filter: /^undici$/ }, (args) =>
+      transportFile.test(args.importer) ? { path: "undici", namespace: "slim-undici" } : undefined)
+    build.onLoad({ filter: /.*/, namespace: "slim-undici" }, () => ({
+      // what undici's index does besides exporting: the request/connect/... methods on every
+      // dispatcher (a proxy's CONNECT uses them) and the global dispatcher
+      contents: "Object.assign(require(\"./lib/dispatcher/dispatcher.js\").prototype, require(\"./lib/api/index.js\"))\n" +
+        "require(\"./lib/global.js\")\n" +
+        "module.exports = {\n" +
+        "  Agent: require(\"./lib/dispatcher/agent.js\"),\n" +
+        "  EnvHttpProxyAgent: require(\"./lib/dispatcher/env-http-proxy-agent.js\")\n" +
+        "}\n",
+      resolveDir: undiciDir,
+      loader: "js"
+    }))
+  }
+}
+
 await build({
   entryPoints: [dist("bin.js")],
   outfile: dist("fastllm.cjs"),
@@ -70,7 +137,7 @@ await build({
   minifyWhitespace: true,
   legalComments: "external",
   charset: "ascii",
-  plugins: [viewerAssets],
+  plugins: [viewerAssets, lazyPrices, slimUndici],
   logLevel: "warning"
 })
 
