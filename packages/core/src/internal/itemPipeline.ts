@@ -8,7 +8,7 @@ import type { ItemResult } from "../ItemResult.js"
 import * as RequestKey from "../RequestKey.js"
 import { type Answer, toResult } from "./answer.js"
 import type { ItemCache } from "./itemCache.js"
-import { mapOrdered, type Ordering } from "./orderedWindow.js"
+import { mapOrdered, type Next, type Ordering, runWindow } from "./orderedWindow.js"
 import { recordItem } from "./metrics.js"
 import * as SingleFlight from "./singleFlight.js"
 import type { Tracing } from "./tracing.js"
@@ -173,6 +173,34 @@ export const make = (options: Options): ItemPipeline => {
       Effect.clockWith((clock) =>
         Effect.suspend(() => {
           const results: Array<ItemResult> = new Array(items.length)
+          const work = (pending: Pending) =>
+            pending.item === undefined
+              ? execute(pending.input, pending.index, undefined, counters)
+              : resolve(pending.item, pending.index, counters, pending.missed)
+          const collect = (result: ItemResult) => {
+            results[result.index] = result
+          }
+          if (getMany === undefined) {
+            // No network cache: each worker of the window takes its next item on the spot, hits
+            // (spans off) and bad inputs answered on the way, at most `itemsPerPull` per take.
+            // Departure from `mapOrdered(items, execute)` (a producer fiber, a hand-off and a
+            // wake-up per item): `npx tsx bench/lib/libSteps.ts --base e5531d1 --only http,late
+            // --concurrency 1000 --latency 20 --window default`, and `--only hit` for the hits.
+            let at = 0
+            const source = (): Next<Pending> => {
+              const end = Math.min(items.length, at + itemsPerPull)
+              while (at < end) {
+                const index = at++
+                if (traced) return new Pending(index, items[index], undefined, false)
+                const item = prepare(items[index], index, undefined, counters)
+                const found = item instanceof Prepared ? lookupNow(item, index, counters, clock.unsafeCurrentTimeMillis()) : item
+                if (typeof found === "object") results[index] = found
+                else return new Pending(index, items[index], item as Prepared, found === "miss")
+              }
+              return at >= items.length ? "end" : "yield"
+            }
+            return Effect.as(runWindow(source, ordering, work, collect), results)
+          }
           let next = 0
           let asks: Array<Pending> = []
           // Items are taken in input order, `itemsPerPull` at a time: a hit (with spans off) or an
@@ -218,14 +246,9 @@ export const make = (options: Options): ItemPipeline => {
               ...ordering,
               maxBufferedBytes: Number.POSITIVE_INFINITY,
               sizeOf: () => 0,
-              sink: (result: ItemResult) => {
-                results[result.index] = result
-              }
+              sink: collect
             },
-            (pending) =>
-              pending.item === undefined
-                ? execute(pending.input, pending.index, undefined, counters)
-                : resolve(pending.item, pending.index, counters, pending.missed)
+            work
           )
           return Effect.as(Stream.runDrain(driven), results)
         })))

@@ -1,6 +1,7 @@
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
+import type * as Exit from "effect/Exit"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
@@ -309,4 +310,99 @@ export const mapOrdered = <A, E, R, B>(
       })
     })
     return Stream.repeatEffectChunkOption(pull)
+  }))
+
+/**
+ * What {@link runWindow}'s source gives a worker: an item, "nothing yet, yield and ask again"
+ * (the source did a bounded amount of work of its own, such as answering cache hits), or the end.
+ *
+ * @internal
+ */
+export type Next<A extends object> = A | "yield" | "end"
+
+/**
+ * {@link mapOrdered} for a caller that has its items at hand (`run`: an array) and collects each
+ * result by itself: `workers` fibers each take the next item from `next` synchronously, run `f`
+ * and give the result to `sink`, with the same parking (items in a long backoff step aside, see
+ * {@link parked}). No producer fiber, no hand-off queue and no output stream: where mapOrdered
+ * woke a producer and an idle worker per item (an `Effect.async` each), a worker here takes its
+ * next item on the spot (`npx tsx bench/lib/opCount.ts --base e5531d1`, and
+ * `npx tsx bench/lib/libSteps.ts --base e5531d1 --only http,late --concurrency 1000 --latency 20
+ * --window default`).
+ *
+ * `f` must not fail. A defect in a worker fails the whole run with it.
+ *
+ * @internal
+ */
+export const runWindow = <A extends object, B>(
+  next: () => Next<A>,
+  ordering: Pick<Ordering<B>, "workers" | "maxParked" | "parkAfter">,
+  f: (a: A) => Effect.Effect<B>,
+  sink: (b: B) => void
+): Effect.Effect<void> =>
+  Effect.scoped(Effect.gen(function*() {
+    const workers = Math.max(1, ordering.workers)
+    const maxParked = Math.max(0, ordering.maxParked ?? 16 * workers)
+    const parkAfter = Duration.decode(ordering.parkAfter ?? "1 second")
+    const scope = yield* Effect.scope
+    let alive = 0
+    let parkedItems = 0
+    let failure: Cause.Cause<never> | undefined = undefined
+    let wakeMain: (() => void) | undefined = undefined
+    // read through a function: TypeScript narrows the `let` to its initial value otherwise
+    const failed = (): Cause.Cause<never> | undefined => failure
+    const worker: Effect.Effect<void> = Effect.suspend(() => {
+      // more workers than needed (a parked item ended): this one retires
+      if (failure !== undefined || alive - parkedItems > workers) return Effect.void
+      const taken = next()
+      if (taken === "end") return Effect.void
+      if (taken === "yield") return Effect.zipRight(Effect.yieldNow(), worker)
+      return Effect.flatMap(f(taken), (b) => {
+        sink(b)
+        return worker
+      })
+    })
+    const exited = (exit: Exit.Exit<void>) =>
+      Effect.sync(() => {
+        alive--
+        if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) failure ??= exit.cause
+        if (alive === 0 || failure !== undefined) {
+          const wake = wakeMain
+          wakeMain = undefined
+          wake?.()
+        }
+      })
+    const parking: Parking = {
+      park: (effect, when) =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function*() {
+            let isParked = false
+            const step = Effect.suspend(() => {
+              if (parkedItems >= maxParked || !when()) return Effect.void
+              isParked = true
+              parkedItems++
+              return alive - parkedItems < workers ? spawn : Effect.void
+            })
+            // forked interruptible (`restore`): the timer, and a worker it starts, must not inherit the mask
+            const timer = yield* Effect.forkIn(restore(Effect.delay(step, parkAfter)), scope)
+            return yield* restore(effect).pipe(Effect.ensuring(Effect.zipRight(
+              Fiber.interrupt(timer),
+              Effect.sync(() => {
+                if (isParked) parkedItems--
+              })
+            )))
+          })
+        )
+    }
+    const spawn: Effect.Effect<void> = Effect.suspend(() => {
+      alive++
+      return Effect.asVoid(Effect.forkIn(Effect.onExit(Effect.locally(worker, currentParking, parking), exited), scope))
+    })
+    for (let i = 0; i < workers; i++) yield* spawn
+    yield* Effect.async<void>((resume) => {
+      if (alive === 0 || failure !== undefined) return resume(Effect.void)
+      wakeMain = () => resume(Effect.void)
+    })
+    const cause = failed()
+    if (cause !== undefined) return yield* Effect.failCause(cause)
   }))
