@@ -6,7 +6,10 @@
  * operations (each one an allocation or more for the GC) does not.
  *
  *   node --conditions=@fastllm/source --import tsx bench/lib/opCount.ts --base REV \
- *     [--requests 2000] [--concurrency 64] [--latency 0] [--window N|default]
+ *     [--requests 2000] [--concurrency 64] [--latency 0] [--window N|default] [--versions old,new]
+ *
+ * `OP_HIST=FILE` also writes the operations by kind and code (the first 90 characters of the
+ * function an operation runs), most frequent first.
  *
  * @since 0.2.0
  */
@@ -74,7 +77,8 @@ const main = async () => {
   const concurrency = numberFlag(argv, "concurrency", 64)
   const millis = numberFlag(argv, "latency", 0)
   const window = flag("window") === "default" ? {} : { window: numberFlag(argv, "window", concurrency) }
-  for (const [version, revision] of [["old", base], ["new", undefined]] as const) {
+  const versions = (flag("versions") ?? "old,new").split(",")
+  for (const [version, revision] of ([["old", base], ["new", undefined]] as const).filter(([v]) => versions.includes(v))) {
     const core = await loadCore(revision)
     const answer = Schema.decodeUnknownSync(core.ChatResponse.ChatResponse)({
       id: "chatcmpl-bench",

@@ -148,9 +148,10 @@ export const make = (options: Options): ItemPipeline => {
 
   /** Single-flight over the cache and the provider; `missed`: the cache already said no. */
   const resolve = (item: Prepared, index: number, counters: Counters, missed: boolean): Effect.Effect<ItemResult> =>
-    Effect.map(
-      flights.run(item.key, missed ? miss(item.key, item.request, counters) : compute(item.key, item.request, counters)),
-      ({ shared, value }) => finish(toResult(index, item.key, item.kind, value, shared), counters)
+    flights.runWith(
+      item.key,
+      missed ? miss(item.key, item.request, counters) : compute(item.key, item.request, counters),
+      (value, shared) => finish(toResult(index, item.key, item.kind, value, shared), counters)
     )
 
   const execute: ItemPipeline["execute"] = (input, index, kind, counters) =>

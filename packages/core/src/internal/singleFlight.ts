@@ -12,6 +12,12 @@ import * as Effect from "effect/Effect"
 export interface SingleFlight<A> {
   /** Runs `compute` for `key`, or waits for the run in flight; `shared` says which happened. */
   readonly run: (key: string, compute: Effect.Effect<A>) => Effect.Effect<{ readonly value: A; readonly shared: boolean }>
+  /**
+   * {@link run} with the outcome given to `done` (value, shared) instead of an object: for the
+   * per-item path, one uninterruptible `matchCauseEffect` instead of an `onExit` and two `map`s
+   * (`npx tsx bench/lib/opCount.ts --base e5531d1`).
+   */
+  readonly runWith: <B>(key: string, compute: Effect.Effect<A>, done: (value: A, shared: boolean) => B) => Effect.Effect<B>
   /** Keys being computed now. */
   readonly size: () => number
   /** Whether `key` is being computed now. */
@@ -21,7 +27,7 @@ export interface SingleFlight<A> {
 /** @internal */
 export const make = <A>(): SingleFlight<A> => {
   const inFlight = new Map<string, Array<(value: A | undefined) => void>>()
-  const run = (key: string, compute: Effect.Effect<A>): Effect.Effect<{ readonly value: A; readonly shared: boolean }> =>
+  const runWith = <B>(key: string, compute: Effect.Effect<A>, done: (value: A, shared: boolean) => B): Effect.Effect<B> =>
     Effect.suspend(() => {
       const running = inFlight.get(key)
       if (running !== undefined) {
@@ -31,22 +37,30 @@ export const make = <A>(): SingleFlight<A> => {
           }),
           (value) =>
             value === undefined
-              ? run(key, compute) // the leader was interrupted: take over
-              : Effect.succeed({ value, shared: true })
+              ? runWith(key, compute, done) // the leader was interrupted: take over
+              : Effect.succeed(done(value, true))
         )
       }
       const waiters: Array<(value: A | undefined) => void> = []
       inFlight.set(key, waiters)
-      return compute.pipe(
-        Effect.onExit((exit) =>
-          Effect.sync(() => {
-            inFlight.delete(key)
-            const value = exit._tag === "Success" ? exit.value : undefined
-            for (const wake of waiters) wake(value)
-          })
-        ),
-        Effect.map((value) => ({ value, shared: false }))
+      const settle = (value: A | undefined) => {
+        inFlight.delete(key)
+        for (const wake of waiters) wake(value)
+      }
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.matchCauseEffect(restore(compute), {
+          onFailure: (cause) => {
+            settle(undefined)
+            return Effect.failCause(cause)
+          },
+          onSuccess: (value) => {
+            settle(value)
+            return Effect.succeed(done(value, false))
+          }
+        })
       )
     })
-  return { run, size: () => inFlight.size, has: (key) => inFlight.has(key) }
+  const run = (key: string, compute: Effect.Effect<A>): Effect.Effect<{ readonly value: A; readonly shared: boolean }> =>
+    runWith(key, compute, (value, shared) => ({ value, shared }))
+  return { run, runWith, size: () => inFlight.size, has: (key) => inFlight.has(key) }
 }
