@@ -6,7 +6,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import type * as ApiRequest from "../ApiRequest.js"
-import { type ProviderError, TimeoutError, TransportError } from "../LLMError.js"
+import { isRetryable, type ProviderError, TimeoutError, TransportError } from "../LLMError.js"
 import * as ProviderModule from "../Provider.js"
 import type { Aimd } from "./adaptiveConcurrency.js"
 import type { Answer } from "./answer.js"
@@ -138,7 +138,10 @@ export const make = (options: Options) => {
       ({ reply, ticket }) =>
         Either.isLeft(reply)
           ? Effect.zipRight(rate.onError(ticket, reply.left), Effect.fail(reply.left))
-          : Effect.as(rate.onReply(ticket, reply.right.response, reply.right.rateLimit), reply.right)
+          : (() => {
+            const after = rate.replied(ticket, reply.right.response, reply.right.rateLimit)
+            return after === undefined ? Effect.succeed(reply.right) : Effect.as(after, reply.right)
+          })()
     )
 
   const done = (
@@ -176,9 +179,16 @@ export const make = (options: Options) => {
         attempts++
         return attempt(request, estimate, counters)
       })
-      return Effect.flatMap(
-        Effect.either(Retry.withRetries(once, schedule, options.maxRetries, mostlySucceeding)),
-        (exit) => done(key, request, attempts, exit, counters)
-      )
+      const finish = (exit: Either.Either<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError>) =>
+        done(key, request, attempts, exit, counters)
+      // `Retry.withRetries` + `either` + `flatMap` as one `matchEffect` on the first attempt: the
+      // retry schedule starts only after a retryable failure (`npx tsx bench/lib/opCount.ts`)
+      return Effect.matchEffect(once, {
+        onFailure: (first) =>
+          options.maxRetries <= 0 || !isRetryable(first)
+            ? finish(Either.left(first))
+            : Effect.flatMap(Effect.either(Retry.retryFrom(first, once, schedule, mostlySucceeding)), finish),
+        onSuccess: (reply) => finish(Either.right(reply))
+      })
     })
 }

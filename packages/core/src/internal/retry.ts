@@ -139,15 +139,27 @@ export const withRetries = <A>(
 ): Effect.Effect<A, ProviderError> =>
   maxRetries <= 0
     ? once
-    : Effect.catchAll(once, (first) => {
-      if (!isRetryable(first)) return Effect.fail(first)
-      let replay = true
-      const again = Effect.suspend(() => {
-        if (!replay) return once
-        replay = false
-        return Effect.fail(first)
-      })
-      // in a long backoff, the item steps aside so that the items behind it keep running, when
-      // `park` says the failure is an isolated one (orderedWindow.ts)
-      return parked(Effect.retry(again, schedule), park)
-    })
+    : Effect.catchAll(once, (first) => isRetryable(first) ? retryFrom(first, once, schedule, park) : Effect.fail(first))
+
+/**
+ * What {@link withRetries} does after a first retryable failure `first`: the schedule, replaying
+ * `first` into it (no second call), so its first backoff is the schedule's.
+ *
+ * @internal
+ */
+export const retryFrom = <A>(
+  first: ProviderError,
+  once: Effect.Effect<A, ProviderError>,
+  schedule: Schedule.Schedule<unknown, ProviderError>,
+  park: () => boolean = () => false
+): Effect.Effect<A, ProviderError> => {
+  let replay = true
+  const again = Effect.suspend(() => {
+    if (!replay) return once
+    replay = false
+    return Effect.fail(first)
+  })
+  // in a long backoff, the item steps aside so that the items behind it keep running, when
+  // `park` says the failure is an isolated one (orderedWindow.ts)
+  return parked(Effect.retry(again, schedule), park)
+}
