@@ -120,6 +120,77 @@ const slimUndici = {
   }
 }
 
+
+// lmdb's JavaScript (and msgpackr, ordered-binary, weak-lru-cache, its addon loader) goes into the
+// bundle, so into the code cache; only its native addons are loaded from the installed packages.
+// Loaded from node_modules, `require("lmdb")` cost 35–48 ms of CPU on every cached run (resolving six
+// packages' exports, reading and compiling them); bundled, the one-line cached run: `npx tsx
+// bench/startup.ts --runs 11 --lines 0 --before <bundle>` (bench/results/issue-18-startup.md).
+// At run time the bundle resolves the installed lmdb from its own directory (as the external
+// `require("lmdb")` did) and uses its bundled copy only when that is the version it was built
+// from (lmdb's JavaScript and addon go together); its addon, its dictionary and msgpackr's addon
+// (msgpackr-extract) are found from the installed lmdb's path, as lmdb itself finds them.
+// Any other version, or no lmdb found that way, loads the installed lmdb as before.
+const cacheDiskRequire = createRequire(fileURLToPath(new URL("../../cache-disk/package.json", import.meta.url)))
+const lmdbEntry = cacheDiskRequire.resolve("lmdb")
+const lmdbVersion = JSON.parse(fs.readFileSync(path.join(path.dirname(lmdbEntry), "..", "package.json"), "utf8")).version
+const msgpackrEntry = createRequire(lmdbEntry).resolve("msgpackr")
+const lmdbFileRef = "__filename"
+// msgpackr-extract's index.js: the bundle does the same with its own copy of the addon loader
+const extractIndex = "module.exports = require('node-gyp-build-optional-packages')(__dirname);"
+if (fs.readFileSync(createRequire(msgpackrEntry).resolve("msgpackr-extract"), "utf8").trim() !== extractIndex) {
+  throw new Error("msgpackr-extract's index.js is no longer the one line the bundle repeats: update scripts/build.mjs")
+}
+const lmdbInstalled = `
+const fs = require("node:fs")
+const path = require("node:path")
+const name = "lmdb"
+let file
+try {
+  const resolved = require.resolve(name)
+  const manifest = JSON.parse(fs.readFileSync(path.join(path.dirname(resolved), "..", "package.json"), "utf8"))
+  if (manifest.name === name && manifest.version === ${JSON.stringify(lmdbVersion)} && path.basename(resolved) === "index.cjs") file = resolved
+} catch {
+  // not found from here: the installed lmdb's own loading says why
+}
+exports.file = file
+// msgpackr's \`require("msgpackr-extract")\`, from the installed msgpackr; its index.js (one line) is
+// run with the bundled addon loader (not loaded with its own copy and detect-libc from node_modules)
+exports.requireExtract = () => {
+  const { createRequire } = require("node:module")
+  const fromMsgpackr = createRequire(createRequire(file).resolve("msgpackr"))
+  const index = fromMsgpackr.resolve("msgpackr-extract")
+  return fs.readFileSync(index, "utf8").trim() === ${JSON.stringify(extractIndex)}
+    ? require("node-gyp-build-optional-packages")(path.dirname(index))
+    : fromMsgpackr("msgpackr-extract")
+}
+`
+const bundledLmdb = {
+  name: "bundled-lmdb",
+  setup(build) {
+    build.onResolve({ filter: /^lmdb$/ }, () => ({ path: "lmdb", namespace: "bundled-lmdb" }))
+    build.onResolve({ filter: /^fastllm-lmdb-installed$/ }, () => ({ path: "installed", namespace: "bundled-lmdb" }))
+    build.onLoad({ filter: /^lmdb$/, namespace: "bundled-lmdb" }, () => ({
+      contents: `const name = "lmdb"\nmodule.exports = require("fastllm-lmdb-installed").file === undefined ? require(name) : require(${JSON.stringify(lmdbEntry)})\n`,
+      resolveDir: path.dirname(lmdbEntry),
+      loader: "js"
+    }))
+    build.onLoad({ filter: /^installed$/, namespace: "bundled-lmdb" }, () => ({ contents: lmdbInstalled, resolveDir: path.dirname(lmdbEntry), loader: "js" }))
+    build.onLoad({ filter: /.*/ }, (args) => {
+      if (args.path !== lmdbEntry && args.path !== msgpackrEntry) return undefined
+      const contents = fs.readFileSync(args.path, "utf8")
+      // lmdb: its own file's path (the addon's package, dict/, createRequire) is the installed one;
+      // msgpackr: msgpackr-extract is the one the installed lmdb's msgpackr finds
+      const [from, to, count] = args.path === lmdbEntry
+        ? [lmdbFileRef, `require("fastllm-lmdb-installed").file`, 3]
+        : ["require('msgpackr-extract')", `require("fastllm-lmdb-installed").requireExtract()`, 1]
+      const found = contents.split(from).length - 1
+      if (found !== count) throw new Error(`${args.path} has ${found} of ${from}, not ${count}: update scripts/build.mjs`)
+      return { contents: contents.replaceAll(from, to), loader: "js", resolveDir: path.dirname(args.path) }
+    })
+  }
+}
+
 await build({
   entryPoints: [dist("bin.js")],
   outfile: dist("fastllm.cjs"),
@@ -130,14 +201,14 @@ await build({
   supported: { "dynamic-import": false },
   // The loader passes the bundle's file URL in (no banner: "use strict" must stay the bundle's first statement).
   define: { "import.meta.url": "__fastllmBundleUrl" },
-  external: ["lmdb", "gpt-tokenizer"],
+  external: ["gpt-tokenizer", "bun:ffi"],
   // No comments or indentation (names stay: stack traces still say which function), the licence
   // comments in dist/fastllm.cjs.LEGAL.txt: a smaller file, and ASCII, which the loader reads as
   // latin1 (one byte a character, ~2x cheaper than decoding UTF-8 here).
   minifyWhitespace: true,
   legalComments: "external",
   charset: "ascii",
-  plugins: [viewerAssets, lazyPrices, slimUndici],
+  plugins: [viewerAssets, lazyPrices, slimUndici, bundledLmdb],
   logLevel: "warning"
 })
 
