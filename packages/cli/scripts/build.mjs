@@ -144,27 +144,67 @@ if (fs.readFileSync(createRequire(msgpackrEntry).resolve("msgpackr-extract"), "u
 const lmdbInstalled = `
 const fs = require("node:fs")
 const path = require("node:path")
-const name = "lmdb"
-let file
-try {
-  const resolved = require.resolve(name)
-  const manifest = JSON.parse(fs.readFileSync(path.join(path.dirname(resolved), "..", "package.json"), "utf8"))
-  if (manifest.name === name && manifest.version === ${JSON.stringify(lmdbVersion)} && path.basename(resolved) === "index.cjs") file = resolved
-} catch {
-  // not found from here: the installed lmdb's own loading says why
+// The directory (real path) and package.json of the package \`name\` as Node's require finds it from
+// a file in \`from\`: the first node_modules/\`name\` of \`from\` and the directories above it.
+// Undefined when none is found that way or one is found without a package.json (the callers then
+// leave it to require). Node's resolver costs several ms here (the first resolution, realpath of
+// every path component); this is a read and one realpath(3).
+const findPackage = (from, name) => {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (path.basename(dir) !== "node_modules") {
+      const candidate = path.join(dir, "node_modules", name)
+      try {
+        const manifest = JSON.parse(fs.readFileSync(path.join(candidate, "package.json"), "utf8"))
+        return { dir: fs.realpathSync.native(candidate), manifest }
+      } catch {
+        if (fs.existsSync(candidate)) return undefined
+      }
+    }
+    if (path.dirname(dir) === dir) return undefined
+  }
 }
+// the installed lmdb, as the bundle's require("lmdb") finds it (createRequire of the bundle's file)
+const lmdb = findPackage(__dirname, "lmdb")
+const file = lmdb !== undefined && lmdb.manifest.name === "lmdb" && lmdb.manifest.version === ${JSON.stringify(lmdbVersion)} &&
+    lmdb.manifest.exports?.["."]?.node?.require === "./dist/index.cjs"
+  ? path.join(lmdb.dir, "dist", "index.cjs")
+  : undefined
 exports.file = file
 // msgpackr's \`require("msgpackr-extract")\`, from the installed msgpackr; its index.js (one line) is
 // run with the bundled addon loader (not loaded with its own copy and detect-libc from node_modules)
 exports.requireExtract = () => {
+  const msgpackr = findPackage(path.dirname(file), "msgpackr")
+  const extract = msgpackr && findPackage(path.join(msgpackr.dir, "dist"), "msgpackr-extract")
+  const index = extract && extract.manifest.exports === undefined && extract.manifest.main === "./index.js"
+    ? path.join(extract.dir, "index.js")
+    : undefined
+  if (index !== undefined && fs.readFileSync(index, "utf8").trim() === ${JSON.stringify(extractIndex)}) {
+    return require("node-gyp-build-optional-packages")(extract.dir)
+  }
   const { createRequire } = require("node:module")
-  const fromMsgpackr = createRequire(createRequire(file).resolve("msgpackr"))
-  const index = fromMsgpackr.resolve("msgpackr-extract")
-  return fs.readFileSync(index, "utf8").trim() === ${JSON.stringify(extractIndex)}
-    ? require("node-gyp-build-optional-packages")(path.dirname(index))
-    : fromMsgpackr("msgpackr-extract")
+  return createRequire(createRequire(file).resolve("msgpackr"))("msgpackr-extract")
+}
+// the addon loader's platform package (@lmdb/lmdb-linux-x64 ...): the directory of its index.js
+exports.platformPackage = (dir, name) => {
+  const found = findPackage(dir, name)
+  return found !== undefined && found.manifest.exports === undefined && found.manifest.main === undefined &&
+      fs.existsSync(path.join(found.dir, "index.js"))
+    ? found.dir
+    : undefined
 }
 `
+// The addon loader (node-gyp-build-optional-packages) reads a package's name from its package.json
+// (require of a JSON file: the resolver) and finds the platform package (@lmdb/lmdb-linux-x64) with
+// createRequire(...).resolve: both the same with a file read and a node_modules lookup; the
+// platform package's resolve stays when the lookup does not find it.
+const gypBuildFile = createRequire(lmdbEntry).resolve("node-gyp-build-optional-packages/node-gyp-build.js")
+const gypBuildReplacements = [
+  ["runtimeRequire(path.join(dir, 'package.json')).name", "JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name"],
+  [
+    "var prebuildPackage = path.dirname(require('module').createRequire(url.pathToFileURL(path.join(dir, 'package.json'))).resolve(platformPackage))",
+    "var prebuildPackage = require(\"fastllm-lmdb-installed\").platformPackage(dir, platformPackage) ?? path.dirname(require('module').createRequire(url.pathToFileURL(path.join(dir, 'package.json'))).resolve(platformPackage))"
+  ]
+]
 const bundledLmdb = {
   name: "bundled-lmdb",
   setup(build) {
@@ -177,6 +217,14 @@ const bundledLmdb = {
     }))
     build.onLoad({ filter: /^installed$/, namespace: "bundled-lmdb" }, () => ({ contents: lmdbInstalled, resolveDir: path.dirname(lmdbEntry), loader: "js" }))
     build.onLoad({ filter: /.*/ }, (args) => {
+      if (args.path === gypBuildFile) {
+        let contents = fs.readFileSync(args.path, "utf8")
+        for (const [from, to] of gypBuildReplacements) {
+          if (!contents.includes(from)) throw new Error(`${args.path} no longer has ${from}: update scripts/build.mjs`)
+          contents = contents.replace(from, to)
+        }
+        return { contents, loader: "js", resolveDir: path.dirname(args.path) }
+      }
       if (args.path !== lmdbEntry && args.path !== msgpackrEntry) return undefined
       const contents = fs.readFileSync(args.path, "utf8")
       // lmdb: its own file's path (the addon's package, dict/, createRequire) is the installed one;
