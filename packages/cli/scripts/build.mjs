@@ -100,9 +100,24 @@ const transportUses = ["Agent", "EnvHttpProxyAgent"]
     throw new Error(`provider-openai's undiciHttpClient.js uses ${[...used].join(", ")} of undici: update scripts/build.mjs`)
   }
 }
+// undici's Client loads its HTTP/2 module (and with it node:http2, ~6 ms of CPU: builtins are
+// compiled when first required) when it loads, for connections that negotiate h2, which the
+// transport never asks for (undici's allowH2 is off by default): it is required on the first such
+// connection instead (the module defines functions only). `npx tsx bench/startup.ts`.
+const undiciClientFile = path.join(undiciDir, "lib", "dispatcher", "client.js")
+const eagerH2 = "const connectH2 = require('./client-h2.js')"
+const lazyH2 = "const connectH2 = (client, socket) => require('./client-h2.js')(client, socket)"
 const slimUndici = {
   name: "slim-undici",
   setup(build) {
+    build.onLoad({ filter: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/ }, (args) => {
+      if (args.path !== undiciClientFile) return undefined
+      const contents = fs.readFileSync(args.path, "utf8")
+      if (contents.split(eagerH2).length !== 2 || contents.split("connectH2").length !== 3) {
+        throw new Error(`${args.path} no longer loads client-h2.js as scripts/build.mjs expects: update it`)
+      }
+      return { contents: contents.replace(eagerH2, lazyH2), loader: "js", resolveDir: path.dirname(args.path) }
+    })
     build.onResolve({ filter: /^undici$/ }, (args) =>
       transportFile.test(args.importer) ? { path: "undici", namespace: "slim-undici" } : undefined)
     build.onLoad({ filter: /.*/, namespace: "slim-undici" }, () => ({
