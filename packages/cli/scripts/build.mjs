@@ -78,7 +78,9 @@ const lazyPrices = {
     build.onResolve({ filter: /^@pydantic\/genai-prices$/ }, () => ({ path: "genai-prices", namespace: "lazy-genai-prices" }))
     build.onLoad({ filter: /.*/, namespace: "lazy-genai-prices" }, () => ({
       // esbuild evaluates a `require`d ES module on that require's first call
-      contents: `let prices\nexport const calcPrice = (...args) => (prices ??= require(${JSON.stringify(pricesEntry)})).calcPrice(...args)\n`,
+      // in a file of its own next to the bundle (dist/genai-prices.cjs, required relative to the
+      // bundle's file): its 480 kB are not read with the bundle on every start-up (~4 ms of CPU here)
+      contents: `const file = "./genai-prices.cjs"\nlet prices\nexport const calcPrice = (...args) => (prices ??= require(file)).calcPrice(...args)\n`,
       resolveDir: path.dirname(pricesEntry),
       loader: "js"
     }))
@@ -254,6 +256,17 @@ const bundledLmdb = {
   }
 }
 
+await build({
+  entryPoints: [pricesEntry],
+  outfile: dist("genai-prices.cjs"),
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  minifyWhitespace: true,
+  legalComments: "external",
+  logLevel: "warning"
+})
 await build({
   entryPoints: [dist("bin.js")],
   outfile: dist("fastllm.cjs"),
