@@ -10,8 +10,9 @@
 // code cache on Node 20); `import.meta.url` becomes the bundle's file URL, and `import()` of what
 // stays outside becomes `require` (Node 20.19+ requires ES modules too). Modules the sources load
 // with `import()` are still evaluated only when that runs (esbuild's lazy module wrappers).
-// `lmdb` stays outside the bundle (a dependency of @fastllm/cli): it loads a native addon;
-// gpt-tokenizer too (5.8 MB, only for `fastllm estimate`).
+// lmdb's JavaScript is bundled, its native addons load from the installed packages (`bundled-lmdb`
+// below); gpt-tokenizer stays outside (5.8 MB, only for `fastllm estimate`), and the price table is
+// a file of its own next to the bundle (dist/genai-prices.cjs, `lazy-genai-prices` below).
 import { build } from "esbuild"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
