@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 
 type Signal<B, E> =
@@ -70,6 +71,41 @@ export interface Ordering<B> {
    */
   readonly sink?: ((b: B) => void) | undefined
 }
+
+/**
+ * The {@link Parking} a driver gives its workers: an item still in `parked`'s effect after
+ * `parkAfter`, with its `when()` true, asks `stepAside`, which counts it as parked and returns what
+ * to run then (a new worker, or nothing), or undefined when no more may park; `back` is called
+ * when a parked item ends.
+ */
+const parkingIn = (
+  scope: Scope.Scope,
+  parkAfter: Duration.Duration,
+  stepAside: () => Effect.Effect<void> | undefined,
+  back: () => void
+): Parking => ({
+  park: (effect, when) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        let isParked = false
+        const step = Effect.suspend(() => {
+          if (!when()) return Effect.void
+          const then = stepAside()
+          if (then === undefined) return Effect.void
+          isParked = true
+          return then
+        })
+        // forked interruptible (`restore`): the timer, and a worker it starts, must not inherit the mask
+        const timer = yield* Effect.forkIn(restore(Effect.delay(step, parkAfter)), scope)
+        return yield* restore(effect).pipe(Effect.ensuring(Effect.zipRight(
+          Fiber.interrupt(timer),
+          Effect.sync(() => {
+            if (isParked) back()
+          })
+        )))
+      })
+    )
+})
 
 /**
  * `Stream.mapEffect(f, { concurrency: workers })` with the same guarantees (results in input
@@ -228,29 +264,14 @@ export const mapOrdered = <A, E, R, B>(
         return worker
       }))
     )
-    const parking: Parking = {
-      park: (effect, when) =>
-        Effect.uninterruptibleMask((restore) =>
-          Effect.gen(function*() {
-            let isParked = false
-            const step = Effect.suspend(() => {
-              if (parkedItems >= maxParked || !when()) return Effect.void
-              isParked = true
-              parkedItems++
-              wakeProducer() // the item no longer counts: room for one more
-              return alive - parkedItems < workers ? spawn : Effect.void
-            })
-            // forked interruptible (`restore`): the timer, and a worker it starts, must not inherit the mask
-            const timer = yield* Effect.forkIn(restore(Effect.delay(step, parkAfter)), scope)
-            return yield* restore(effect).pipe(Effect.ensuring(Effect.zipRight(
-              Fiber.interrupt(timer),
-              Effect.sync(() => {
-                if (isParked) parkedItems--
-              })
-            )))
-          })
-        )
-    }
+    const parking = parkingIn(scope, parkAfter, () => {
+      if (parkedItems >= maxParked) return undefined
+      parkedItems++
+      wakeProducer() // the item no longer counts: room for one more
+      return alive - parkedItems < workers ? spawn : Effect.void
+    }, () => {
+      parkedItems--
+    })
     const spawn: Effect.Effect<void> = Effect.suspend(() => {
       alive++
       return Effect.asVoid(Effect.forkIn(Effect.locally(worker, currentParking, parking), scope))
@@ -372,28 +393,13 @@ export const runWindow = <A extends object, B>(
           wake?.()
         }
       })
-    const parking: Parking = {
-      park: (effect, when) =>
-        Effect.uninterruptibleMask((restore) =>
-          Effect.gen(function*() {
-            let isParked = false
-            const step = Effect.suspend(() => {
-              if (parkedItems >= maxParked || !when()) return Effect.void
-              isParked = true
-              parkedItems++
-              return alive - parkedItems < workers ? spawn : Effect.void
-            })
-            // forked interruptible (`restore`): the timer, and a worker it starts, must not inherit the mask
-            const timer = yield* Effect.forkIn(restore(Effect.delay(step, parkAfter)), scope)
-            return yield* restore(effect).pipe(Effect.ensuring(Effect.zipRight(
-              Fiber.interrupt(timer),
-              Effect.sync(() => {
-                if (isParked) parkedItems--
-              })
-            )))
-          })
-        )
-    }
+    const parking = parkingIn(scope, parkAfter, () => {
+      if (parkedItems >= maxParked) return undefined
+      parkedItems++
+      return alive - parkedItems < workers ? spawn : Effect.void
+    }, () => {
+      parkedItems--
+    })
     const spawn: Effect.Effect<void> = Effect.suspend(() => {
       alive++
       return Effect.asVoid(Effect.forkIn(Effect.onExit(Effect.locally(worker, currentParking, parking), exited), scope))
