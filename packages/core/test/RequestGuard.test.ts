@@ -5,6 +5,7 @@ import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
+import { setAt } from "./fixtures/jsonPaths.js"
 
 const schemaDecode = Schema.decodeUnknownEither(ChatRequest.ChatRequest)
 const valid = Arbitrary.make(ChatRequest.ChatRequest)
@@ -28,18 +29,6 @@ const referenceKey = (provider: string, request: ApiRequest.ApiRequest): string 
     if (!RequestKey.transportFields.includes(field)) body[field] = value
   }
   return `v1:${createHash("sha256").update(referenceCanonical({ provider, kind: request._tag, body })).digest("hex")}`
-}
-
-/** Sets the value at a path (object keys and array indices) in a JSON copy. */
-const setAt = (value: unknown, path: ReadonlyArray<string | number>, replacement: unknown): unknown => {
-  const copy: unknown = JSON.parse(JSON.stringify(value))
-  let cursor: unknown = copy
-  for (const segment of path.slice(0, -1)) {
-    if (typeof cursor !== "object" || cursor === null) return copy
-    cursor = (cursor as Record<string | number, unknown>)[segment]
-  }
-  if (typeof cursor === "object" && cursor !== null) (cursor as Record<string | number, unknown>)[path[path.length - 1]!] = replacement
-  return copy
 }
 
 const paths: ReadonlyArray<ReadonlyArray<string | number>> = [

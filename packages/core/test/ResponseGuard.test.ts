@@ -4,21 +4,10 @@ import * as Arbitrary from "effect/Arbitrary"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"
+import { setAt } from "./fixtures/jsonPaths.js"
 
 const schemaDecode = Schema.decodeUnknownEither(ChatResponse.ChatResponse)
 const valid = Arbitrary.make(ChatResponse.ChatResponse)
-
-/** Sets the value at a path (object keys and array indices) in a JSON copy. */
-const setAt = (value: unknown, path: ReadonlyArray<string | number>, replacement: unknown): unknown => {
-  const copy: unknown = JSON.parse(JSON.stringify(value))
-  let cursor: unknown = copy
-  for (const segment of path.slice(0, -1)) {
-    if (typeof cursor !== "object" || cursor === null) return copy
-    cursor = (cursor as Record<string | number, unknown>)[segment]
-  }
-  if (typeof cursor === "object" && cursor !== null) (cursor as Record<string | number, unknown>)[path[path.length - 1]!] = replacement
-  return copy
-}
 
 const paths: ReadonlyArray<ReadonlyArray<string | number>> = [
   ["id"],

@@ -16,24 +16,15 @@
  *
  * @internal
  */
-type Guard = (u: unknown) => boolean
+import { arrayOf, type Guard, isNumber, isString, optional, optionalNullable } from "./guard.js"
 
 const isPlain = (u: unknown): u is Readonly<Record<string, unknown>> => {
   if (typeof u !== "object" || u === null || Array.isArray(u)) return false
   const proto = Object.getPrototypeOf(u)
   return proto === Object.prototype || proto === null
 }
-const isString: Guard = (u) => typeof u === "string"
-const isNumber: Guard = (u) => typeof u === "number"
 const isBoolean: Guard = (u) => typeof u === "boolean"
 const isInt = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u)
-const optional = (guard: Guard): Guard => (u) => u === undefined || guard(u)
-const optionalNullable = (guard: Guard): Guard => (u) => u === undefined || u === null || guard(u)
-const arrayOf = (guard: Guard): Guard => (u) => {
-  if (!Array.isArray(u)) return false
-  for (let i = 0; i < u.length; i++) if (!guard(u[i])) return false
-  return true
-}
 /**
  * An `open` struct. The fields that reject `undefined` (required) are read by name; the others
  * only when the object has them, found by walking its keys: a request names 3–5 of the ~30

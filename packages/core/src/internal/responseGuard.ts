@@ -9,18 +9,9 @@
  *
  * @internal
  */
-export type Guard = (u: unknown) => boolean
+import { arrayOf, type Guard, isNumber, isString, optional, optionalNullable } from "./guard.js"
 
 const isObject = (u: unknown): u is Readonly<Record<string, unknown>> => typeof u === "object" && u !== null && !Array.isArray(u)
-const isString: Guard = (u) => typeof u === "string"
-const isNumber: Guard = (u) => typeof u === "number"
-const optional = (guard: Guard): Guard => (u) => u === undefined || guard(u)
-const optionalNullable = (guard: Guard): Guard => (u) => u === undefined || u === null || guard(u)
-const arrayOf = (guard: Guard): Guard => (u) => {
-  if (!Array.isArray(u)) return false
-  for (let i = 0; i < u.length; i++) if (!guard(u[i])) return false
-  return true
-}
 const struct = (fields: Readonly<Record<string, Guard>>): Guard => {
   const entries = Object.entries(fields)
   return (u) => {
