@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { DiskCache } from "@fastllm/cache-disk"
-import { Cache, ChatResponse, Provider, RequestKey, RequestManager } from "@fastllm/core"
+import { Cache, Provider, RequestKey, RequestManager } from "@fastllm/core"
 import { ChatRequest } from "@fastllm/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -20,24 +20,8 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { pathToFileURL } from "node:url"
-import { bodies } from "./lib/clients.js"
+import { bodies, instantProvider } from "./lib/clients.js"
 import { alternate, fmt, numberFlag, type Section, summarize, table, tempDir, verdict } from "./lib/report.js"
-
-const answer = (content: string): ChatResponse.ChatResponse =>
-  Schema.decodeUnknownSync(ChatResponse.ChatResponse)({
-    id: "chatcmpl-bench",
-    object: "chat.completion",
-    created: 1_700_000_000,
-    model: "gpt-4o-mini",
-    choices: [{ index: 0, message: { role: "assistant", content: `Echo: ${content}`, refusal: null }, logprobs: null, finish_reason: "stop" }],
-    usage: { prompt_tokens: 8, completion_tokens: 10, total_tokens: 18 }
-  })
-
-/** The instant provider that fills the caches. */
-const instant = Provider.fromFunctions({
-  name: "bench-instant",
-  chat: (request) => Effect.succeed(answer(String(request.messages[0]?.content ?? "")))
-})
 
 /**
  * Runs the cache section.
@@ -56,11 +40,11 @@ export const run = async (options: {
   try {
     const work = bodies(options.items, "cache")
     const keys = work.map((body) =>
-      RequestKey.make(instant.name, { _tag: "Chat", request: Schema.decodeUnknownSync(ChatRequest.ChatRequest)(body) })
+      RequestKey.make(instantProvider.name, { _tag: "Chat", request: Schema.decodeUnknownSync(ChatRequest.ChatRequest)(body) })
     )
     const build = (cacheLayer: Layer.Layer<Cache.Cache, unknown>) =>
       Effect.runPromise(
-        Layer.build(Layer.merge(cacheLayer, Layer.succeed(Provider.Provider, instant))).pipe(
+        Layer.build(Layer.merge(cacheLayer, Layer.succeed(Provider.Provider, instantProvider))).pipe(
           Effect.flatMap((context) =>
             Effect.map(
               Effect.provide(RequestManager.make({ concurrency: 64 }), context),

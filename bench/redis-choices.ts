@@ -19,21 +19,20 @@
  *
  * @since 0.2.0
  */
-import { Cache, ChatResponse, Provider, RequestManager } from "@fastllm/core"
+import { Cache, Provider, RequestManager } from "@fastllm/core"
 import { JobQueue, RedisCache, RedisConnection } from "@fastllm/redis"
 import * as PersistenceRedis from "@effect/experimental/Persistence/Redis"
 import { Queue, Worker } from "bullmq"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Redis } from "ioredis"
 import { randomUUID } from "node:crypto"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { bodies } from "./lib/clients.js"
+import { bodies, instantProvider } from "./lib/clients.js"
 import { fmt, machine, numberFlag, table } from "./lib/report.js"
 
 const argv = process.argv.slice(2)
@@ -44,21 +43,6 @@ const redisUrl = process.env.FASTLLM_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
 const here = dirname(fileURLToPath(import.meta.url))
 const prefix = `fastllm-bench:${randomUUID().slice(0, 8)}:`
 const width = 256
-
-const answer = (content: string): ChatResponse.ChatResponse =>
-  Schema.decodeUnknownSync(ChatResponse.ChatResponse)({
-    id: "chatcmpl-bench",
-    object: "chat.completion",
-    created: 1_700_000_000,
-    model: "gpt-4o-mini",
-    choices: [{ index: 0, message: { role: "assistant", content: `Echo: ${content}` }, finish_reason: "stop" }],
-    usage: { prompt_tokens: 8, completion_tokens: 10, total_tokens: 18 }
-  })
-
-const instant = Provider.fromFunctions({
-  name: "bench-instant",
-  chat: (request) => Effect.succeed(answer(String(request.messages[0]?.content ?? "")))
-})
 
 /** `f` over `items`, `width` at a time; items per second. */
 const rate = async <A>(items: ReadonlyArray<A>, f: (item: A) => Promise<unknown>): Promise<number> => {
@@ -103,7 +87,7 @@ const cacheReads = Effect.gen(function*() {
   const cachePrefix = `${prefix}cache:`
   const connection = yield* RedisConnection.make({ url: redisUrl, prefix: cachePrefix })
   const cacheLayer = RedisCache.layer().pipe(Layer.provide(Layer.succeed(RedisConnection.RedisConnection, connection)))
-  const context = yield* Layer.build(Layer.merge(cacheLayer, Layer.succeed(Provider.Provider, instant)))
+  const context = yield* Layer.build(Layer.merge(cacheLayer, Layer.succeed(Provider.Provider, instantProvider)))
   const manager = yield* Effect.provide(RequestManager.make({ concurrency: 64 }), context)
   const { results } = yield* manager.run(bodies(keyCount, "redis-choices"))
   const keys = results.map((r) => r.key ?? "")

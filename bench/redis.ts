@@ -21,19 +21,18 @@
  *
  * @since 0.2.0
  */
-import { Cache, ChatResponse, Provider, RequestManager } from "@fastllm/core"
+import { Cache, Provider, RequestManager } from "@fastllm/core"
 import { RedisCache, RedisConnection } from "@fastllm/redis"
 import { TestServer } from "@fastllm/testing"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { bodies } from "./lib/clients.js"
+import { bodies, instantProvider } from "./lib/clients.js"
 import { fmt, machine, numberFlag, table } from "./lib/report.js"
 
 const argv = process.argv.slice(2)
@@ -44,21 +43,6 @@ const here = dirname(fileURLToPath(import.meta.url))
 const bin = join(here, "..", "packages", "cli", "bin", "fastllm.js")
 const prefix = `fastllm-bench:${randomUUID().slice(0, 8)}:`
 
-const answer = (content: string): ChatResponse.ChatResponse =>
-  Schema.decodeUnknownSync(ChatResponse.ChatResponse)({
-    id: "chatcmpl-bench",
-    object: "chat.completion",
-    created: 1_700_000_000,
-    model: "gpt-4o-mini",
-    choices: [{ index: 0, message: { role: "assistant", content: `Echo: ${content}` }, finish_reason: "stop" }],
-    usage: { prompt_tokens: 8, completion_tokens: 10, total_tokens: 18 }
-  })
-
-const instant = Provider.fromFunctions({
-  name: "bench-instant",
-  chat: (request) => Effect.succeed(answer(String(request.messages[0]?.content ?? "")))
-})
-
 /**
  * Hits/s of a warm rerun through the manager, Redis next to memory (the manager's default window,
  * 2 x concurrency = 128 items in progress, and a window of 1,024, which lets one tick's MGET carry
@@ -67,11 +51,11 @@ const instant = Provider.fromFunctions({
  */
 const cacheHits = Effect.gen(function*() {
   const work = bodies(hits, "redis-hits")
-  const memoryContext = yield* Layer.build(Layer.merge(Cache.memory({ capacity: hits }), Layer.succeed(Provider.Provider, instant)))
+  const memoryContext = yield* Layer.build(Layer.merge(Cache.memory({ capacity: hits }), Layer.succeed(Provider.Provider, instantProvider)))
   const redisContext = yield* Layer.build(
     Layer.merge(
       RedisCache.layer().pipe(Layer.provide(RedisConnection.layer({ url: redisUrl, prefix: `${prefix}hits:` }))),
-      Layer.succeed(Provider.Provider, instant)
+      Layer.succeed(Provider.Provider, instantProvider)
     )
   )
   const managers = {

@@ -5,12 +5,13 @@
  *
  * @since 0.1.0
  */
-import { Cache, RequestManager } from "@fastllm/core"
+import { Cache, ChatResponse, Provider, RequestManager } from "@fastllm/core"
 import { OpenAiProvider } from "@fastllm/provider-openai"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import OpenAI from "openai"
 import { Pool } from "undici"
@@ -139,3 +140,28 @@ export const fastLlm = async (
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }
+
+/**
+ * An instant in-process provider (no HTTP) whose reply echoes the request's first message: what
+ * the cache benchmarks fill their caches with (bench/cache.ts, bench/redis.ts, bench/redis-choices.ts).
+ *
+ * @since 0.3.0
+ * @category clients
+ */
+export const instantProvider: Provider.Provider.Service = Provider.fromFunctions({
+  name: "bench-instant",
+  chat: (request) =>
+    Effect.succeed(Schema.decodeUnknownSync(ChatResponse.ChatResponse)({
+      id: "chatcmpl-bench",
+      object: "chat.completion",
+      created: 1_700_000_000,
+      model: "gpt-4o-mini",
+      choices: [{
+        index: 0,
+        message: { role: "assistant", content: `Echo: ${String(request.messages[0]?.content ?? "")}`, refusal: null },
+        logprobs: null,
+        finish_reason: "stop"
+      }],
+      usage: { prompt_tokens: 8, completion_tokens: 10, total_tokens: 18 }
+    }))
+})
