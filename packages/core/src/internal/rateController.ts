@@ -306,10 +306,15 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
         return Effect.all(work, { discard: true })
       })
 
+    const replied = (ticket: Ticket, response: ApiResponse, info: RateLimitInfo | undefined) => {
+      if ((!learn || info === undefined) && tokens.limit === undefined) {
+        learnCompletion(response)
+        return undefined
+      }
+      return correct(ticket, response, info)
+    }
     const onReply = (ticket: Ticket, response: ApiResponse, info: RateLimitInfo | undefined) =>
-      (!learn || info === undefined) && tokens.limit === undefined
-        ? Effect.sync(() => learnCompletion(response))
-        : correct(ticket, response, info)
+      Effect.suspend(() => replied(ticket, response, info) ?? Effect.void)
 
     const onError = (ticket: Ticket, error: ProviderError) =>
       Effect.suspend(() => {
@@ -342,13 +347,7 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
         ),
       acquire,
       onReply,
-      replied: (ticket, response, info) => {
-        if ((!learn || info === undefined) && tokens.limit === undefined) {
-          learnCompletion(response)
-          return undefined
-        }
-        return correct(ticket, response, info)
-      },
+      replied,
       onError,
       snapshot: () => ({
         rateLimited,
