@@ -45,17 +45,23 @@ describe("rate limits against the test server", () => {
       assert.isAtLeast(stats.rateLimitWaitMillis, 1_000)
     })))
 
-  it.live("tokens per minute: paced by estimated tokens, no 429", () =>
+  it.live("tokens per minute: paced by estimated tokens, at most one 429", () =>
     Effect.scoped(Effect.gen(function*() {
       // Each request costs 10 (40 characters) + 10 (max_tokens) = 20 tokens; 1,200 TPM is 60
       // requests at once, then one a second. 62 requests: 2 s.
+      // The client's bucket and the server's both refill from their first take, the client's when
+      // it sends, the server's when the request arrives: when the first request reaches the
+      // server later than the 61st does after its send (a cold connection on a loaded machine:
+      // seen once at load 6), the server is that much short for the 61st. One 429 is that skew
+      // (and is retried: every result is a success); a client not pacing meets one per request
+      // beyond the 60th.
       const server = yield* TestServer.make({ tokensPerMinute: 1_200, latency: { minMs: 1, maxMs: 5 } })
       const manager = yield* managerWith(server, { concurrency: 16, window: 16, tokensPerMinute: 1_200 })
       const started = Date.now()
       const { results, stats } = yield* manager.run(Array.from({ length: 62 }, (_, i) => chat(i)))
       const elapsed = Date.now() - started
       assert.isTrue(results.every((r) => r._tag === "Success"))
-      assert.strictEqual((yield* server.stats).rateLimited, 0)
+      assert.isAtMost((yield* server.stats).rateLimited, 1)
       assert.isAtLeast(elapsed, 1_950)
       assert.strictEqual(stats.limits.tokensPerMinute, 1_200)
       assert.isAtLeast(stats.rateLimitWaitMillis, 1_000)

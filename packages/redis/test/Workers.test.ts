@@ -189,13 +189,22 @@ describe("fastllm run --redis with workers", () => {
       const windows = api.stats().requestsPerSecond
       const full = windows.slice(0, -1) // the last second is still running
       // Each process alone would send `perSecond`: four of them, four times that. Every second at
-      // the server, the first included, holds at most 1.05x the paced limit: the global bucket
+      // the server, the first included, holds about the paced limit (bounds below): the global bucket
       // starts with the first request's cost (not a full burst, which would put burst + 1 s of
       // refill = 2x into the first second), and each call takes a turn of the strict send-time
       // pace (RedisRateLimiter.layerSharedGate), so calls of a process that woke late do not
       // arrive together.
+      // The server counts a request when its handler runs, in this (busy) test process: a stall of
+      // its event loop moves requests from one second into the next (57 then 43, seen once at
+      // load 6). So: each second at most 1.2x (a 2x first second or four budgets still fail),
+      // and each two adjacent seconds at most 1.05x of their two seconds' pace.
       for (const [second, count] of full.entries()) {
-        assert.isAtMost(count, Math.floor(perSecond * 1.05), `second ${second}: ${count} requests (${windows.join(", ")})`)
+        assert.isAtMost(count, Math.floor(perSecond * 1.2), `second ${second}: ${count} requests (${windows.join(", ")})`)
+        const next = full[second + 1]
+        if (next !== undefined) {
+          const pair = count + next
+          assert.isAtMost(pair, Math.floor(2 * perSecond * 1.05), `seconds ${second}-${second + 1}: ${pair} (${windows.join(", ")})`)
+        }
       }
       // And the budget is used: the seconds after the first busy one average 0.3x or more
       // (measured 0.76-0.85x at a load average of 8 on this 2-core machine, less above: stalls of
