@@ -7,6 +7,7 @@
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type { ApiRequest, ApiResponse } from "./ApiRequest.js"
 import type { ChatRequest } from "./ChatRequest.js"
@@ -139,3 +140,47 @@ export const send = (
       response: { _tag: "Embedding", response: reply.response },
       rateLimit: reply.rateLimit
     }))
+
+/**
+ * One attempt of a provider's `chat` / `embed` (by the request's tag) as a callback: starts the
+ * call and calls `done` once with its outcome, unless the returned function (which aborts the
+ * call) is called first. It must enforce `CallOptions.timeout` as the provider does.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type UnsafeCall = (
+  request: ApiRequest,
+  options: CallOptions | undefined,
+  done: (outcome: Either.Either<Reply<ApiResponse>, ProviderError>) => void
+) => () => void
+
+const unsafeCalls = new WeakMap<object, { readonly embed: object; readonly call: UnsafeCall }>()
+
+/**
+ * Declares `call` the callback form of `service`'s `chat` and `embed`: the RequestManager then
+ * runs an attempt (slot wait, call, reply) as one suspension of the item's fiber instead of a
+ * chain of effects, which matters with many calls in flight (`node
+ * --conditions=@fastllm/source --import tsx bench/lib/gcInFlight.ts --base a853231`). Kept
+ * with the two functions, not in the service: a service that wraps this one (`{ ...inner, chat }`)
+ * has other functions and is called the ordinary way.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const withUnsafeCall = (service: Provider.Service, call: UnsafeCall): Provider.Service => {
+  unsafeCalls.set(service.chat, { embed: service.embed, call })
+  return service
+}
+
+/**
+ * The callback form declared by {@link withUnsafeCall}, if `service`'s `chat` and `embed` are the
+ * ones it was declared for.
+ *
+ * @since 0.3.0
+ * @category getters
+ */
+export const unsafeCallOf = (service: Provider.Service): UnsafeCall | undefined => {
+  const entry = unsafeCalls.get(service.chat)
+  return entry !== undefined && entry.embed === service.embed ? entry.call : undefined
+}

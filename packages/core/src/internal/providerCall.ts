@@ -13,9 +13,9 @@ import type { Answer } from "./answer.js"
 import type { Breaker } from "./breaker.js"
 import type { ItemCache } from "./itemCache.js"
 import { callEnded, callStarted, recordRetries } from "./metrics.js"
-import type { RateController } from "./rateController.js"
+import type { RateController, Ticket } from "./rateController.js"
 import * as Retry from "./retry.js"
-import type { Slots } from "./slots.js"
+import type { Slots, Waiter } from "./slots.js"
 import type { Spending } from "./spending.js"
 import type { Tracing } from "./tracing.js"
 import type { Counters } from "./tracker.js"
@@ -39,6 +39,13 @@ export interface Options {
   /** A span per attempt when a tracer is installed (tracing.ts). */
   readonly tracing: Tracing
 }
+
+/** One attempt's outcome as the provider gave it. */
+type Outcome = Either.Either<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError>
+
+/** What a direct attempt resumes with when its slot came but the rate limits need waiting for. */
+const limitsFirst: unique symbol = Symbol.for("@fastllm/core/internal/providerCall/limitsFirst")
+const resumeLimitsFirst = Effect.succeed<Outcome | typeof limitsFirst>(limitsFirst)
 
 /**
  * The provider side of one request key: the circuit breaker, then attempts with retries, then the
@@ -139,7 +146,7 @@ export const make = (options: Options) => {
    * One attempt; the rate controller hears how it went once the slot is free again. With a cost
    * budget, the attempt must fit it before it waits for the rate limits (spending.ts).
    */
-  const attempt = (request: ApiRequest.ApiRequest, estimate: number, counters: Counters) =>
+  const chained = (request: ApiRequest.ApiRequest, estimate: number, counters: Counters) =>
     Effect.flatMap(
       slots.withSlot(guard === undefined ? limited(request, estimate, counters) : guard(request, limited(request, estimate, counters))),
       ({ reply, ticket }) =>
@@ -150,6 +157,129 @@ export const make = (options: Options) => {
             return after === undefined ? Effect.succeed(reply.right) : Effect.as(after, reply.right)
           })()
     )
+
+  const unsafeCall = provider.enforcesTimeout === true && guard === undefined ? ProviderModule.unsafeCallOf(provider) : undefined
+  /** Set once `tryAcquire` said to wait (limits known, the gate shut, no quota): attempts go the effect way from then on. */
+  let limitsKnown = false
+
+  /**
+   * {@link chained} as one suspension of the item's fiber, over the provider's `UnsafeCall`: the
+   * slot (taken on the spot, or the attempt queued for the next one), the ticket (`tryAcquire`),
+   * the call, and what the chain does when the call ends (its duration and end, health and
+   * adaptive concurrency, the slot given back, the rate controller's reply) run as callbacks;
+   * the fiber resumes once, with the outcome. An interruption is cleaned up by the one
+   * `matchCauseEffect` around it (leave the queue, or abort the call and give the slot back),
+   * so the `Effect.async` needs no canceler (an `onInterrupt` per call: an `onExit` with its
+   * uninterruptible region, ~8 effect operations). Departure from the effect chain (a slot
+   * `Effect.async`, a `flatMap` per step, the provider's own `Effect.async` and `matchEffect`):
+   * `node --conditions=@fastllm/source --import tsx bench/lib/gcInFlight.ts --base a853231` (bytes
+   * allocated and GC per request, 1,000 in flight) and `bench/lib/libSteps.ts --base a853231
+   * --only http --concurrency 1000 --latency 20 --window default`.
+   */
+  class DirectAttempt {
+    /** 0: waiting for a slot; 1: calling; 2: over (ended, or sent the effect way). */
+    stage = 0
+    waiter: Waiter | undefined = undefined
+    abort: (() => void) | undefined = undefined
+    ticket: Ticket | undefined = undefined
+    after: Effect.Effect<void> | undefined = undefined
+    started = 0
+    resume: (effect: Effect.Effect<Outcome | typeof limitsFirst>) => void = () => {}
+
+    constructor(
+      readonly call: ProviderModule.UnsafeCall,
+      readonly request: ApiRequest.ApiRequest,
+      readonly estimate: number,
+      readonly counters: Counters
+    ) {}
+
+    start(resume: (effect: Effect.Effect<Outcome | typeof limitsFirst>) => void): void {
+      this.resume = resume
+      if (slots.tryTake()) this.granted()
+      else this.waiter = slots.enqueue(() => this.granted())
+    }
+
+    /** The slot is ours: take the ticket and call, or give the slot back and go the effect way. */
+    granted(): void {
+      const ticket = rate.tryAcquire(this.estimate)
+      if (ticket === undefined) {
+        limitsKnown = true
+        this.stage = 2
+        slots.release()
+        this.resume(resumeLimitsFirst)
+        return
+      }
+      this.ticket = ticket
+      this.stage = 1
+      this.counters.attemptStarted()
+      this.started = callStarted(clock)
+      try {
+        this.abort = this.call(this.request, callOptions, (outcome) => this.ended(outcome))
+      } catch (defect) {
+        this.ended(Either.left(new TransportError({ reason: `the provider failed unexpectedly: ${String(defect)}` })))
+      }
+    }
+
+    ended(outcome: Outcome): void {
+      if (this.stage !== 1) return
+      this.stage = 2
+      callEnded(clock, this.started)
+      this.counters.attemptEnded()
+      adapt(outcome)
+      slots.release()
+      if (Either.isRight(outcome)) this.after = rate.replied(this.ticket!, outcome.right.response, outcome.right.rateLimit)
+      this.resume(Effect.succeed(outcome))
+    }
+
+    interrupted(): void {
+      if (this.stage === 0) {
+        if (this.waiter !== undefined) this.waiter.wake = undefined
+      } else if (this.stage === 1) {
+        this.stage = 2
+        this.abort?.()
+        callEnded(clock, this.started)
+        this.counters.attemptEnded()
+        slots.release()
+      }
+      this.stage = 2
+    }
+  }
+
+  const direct = (
+    call: ProviderModule.UnsafeCall,
+    request: ApiRequest.ApiRequest,
+    estimate: number,
+    counters: Counters
+  ): Effect.Effect<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError> =>
+    Effect.uninterruptibleMask((restore) => {
+      const run = new DirectAttempt(call, request, estimate, counters)
+      return Effect.matchCauseEffect(
+        restore(Effect.async<Outcome | typeof limitsFirst>((resume) => {
+          run.start(resume)
+        })),
+        {
+          onFailure: (cause) => {
+            run.interrupted()
+            return Effect.failCause(cause)
+          },
+          onSuccess: (outcome): Effect.Effect<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError> => {
+            if (outcome === limitsFirst) return restore(chained(request, estimate, counters))
+            if (Either.isLeft(outcome)) return Effect.zipRight(rate.onError(run.ticket!, outcome.left), Effect.fail(outcome.left))
+            return run.after === undefined ? Effect.succeed(outcome.right) : Effect.as(run.after, outcome.right)
+          }
+        }
+      )
+    })
+
+  /** One attempt: {@link direct} where the provider has an `UnsafeCall` and nothing needs the chain (no span, no cost budget, no limits known). */
+  const attempt = (request: ApiRequest.ApiRequest, estimate: number, counters: Counters) =>
+    unsafeCall === undefined
+      ? chained(request, estimate, counters)
+      : Effect.tracerWith((tracer) =>
+        limitsKnown || tracing.traced(tracer)
+          ? chained(request, estimate, counters)
+          : direct(unsafeCall, request, estimate, counters)
+      )
 
   const done = (
     key: string,

@@ -54,6 +54,12 @@ export interface RateController {
    * Fails fast with a quota `RateLimitError` once the account is out of quota.
    */
   readonly acquire: (estimatedTokens: number) => Effect.Effect<Ticket, RateLimitError>
+  /**
+   * `acquire` on the spot when it has nothing to wait for and nothing to refuse (no limits known,
+   * the gate open, no quota failure): the ticket; else undefined, and nothing was taken (run
+   * `acquire`). For an attempt run as one callback (providerCall.ts).
+   */
+  readonly tryAcquire: (estimatedTokens: number) => Ticket | undefined
   /** After a response: learn from its headers, and correct the token budget with real usage. */
   readonly onReply: (ticket: Ticket, response: ApiResponse, info: RateLimitInfo | undefined) => Effect.Effect<void>
   /**
@@ -230,15 +236,21 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
     const admit = (ticket: Ticket): Effect.Effect<Ticket, RateLimitError> =>
       Effect.suspend(() => quota !== undefined ? quotaFailure() : Effect.succeed({ ...ticket, admittedAt: now() }))
 
+    const tryAcquire = (estimatedTokens: number): Ticket | undefined => {
+      if (quota !== undefined || requests.limit !== undefined || tokens.limit !== undefined) return undefined
+      const at = now()
+      if (pausedUntil > at) return undefined
+      // Nothing to wait for (no limits known yet): count, and keep marks for the first replies.
+      requests.reserved += 1
+      tokens.reserved += estimatedTokens
+      return { estimatedTokens, requests: requests.reserved, tokens: tokens.reserved, admittedAt: at }
+    }
+
     const acquire = (estimatedTokens: number): Effect.Effect<Ticket, RateLimitError> =>
       Effect.suspend((): Effect.Effect<Ticket, RateLimitError> => {
         if (quota !== undefined) return quotaFailure()
-        if (requests.limit === undefined && tokens.limit === undefined && pausedUntil <= now()) {
-          // Nothing to wait for (no limits known yet): count, and keep marks for the first replies.
-          requests.reserved += 1
-          tokens.reserved += estimatedTokens
-          return Effect.succeed({ estimatedTokens, requests: requests.reserved, tokens: tokens.reserved, admittedAt: now() })
-        }
+        const ticket = tryAcquire(estimatedTokens)
+        if (ticket !== undefined) return Effect.succeed(ticket)
         return waitGate.pipe(
           Effect.zipRight(reserve(estimatedTokens)),
           Effect.flatMap(([ticket, delay]) =>
@@ -346,6 +358,7 @@ export const make = (options: Options): Effect.Effect<RateController, never, Sco
           completionCount > 0 ? completionSum / completionCount : TokenEstimate.defaultCompletionTokens
         ),
       acquire,
+      tryAcquire,
       onReply,
       replied,
       onError,

@@ -1,6 +1,16 @@
 import * as Effect from "effect/Effect"
 
 /**
+ * A place in the queue for a slot: `wake` runs once when the slot is handed over; undefined once
+ * it has run or the waiter left the queue.
+ *
+ * @internal
+ */
+export interface Waiter {
+  wake: (() => void) | undefined
+}
+
+/**
  * A counting semaphore for the hot path: `withSlot(effect)` runs `effect` holding one of `size`
  * slots, waiting in FIFO order when none is free.
  *
@@ -15,7 +25,7 @@ import * as Effect from "effect/Effect"
 export class Slots {
   private available: number
   private current: number
-  private readonly waiters: Array<{ wake: (() => void) | undefined }> = []
+  private readonly waiters: Array<Waiter> = []
   private head = 0
 
   constructor(size: number) {
@@ -38,6 +48,32 @@ export class Slots {
     this.current = next
     if (delta < 0) this.available += delta
     else for (let i = 0; i < delta; i++) this.releaseUnsafe()
+  }
+
+  /**
+   * For a caller that holds slots by hand, from callbacks (providerCall.ts: an attempt as one
+   * suspension): takes a free slot on the spot; false when none is free (nothing taken).
+   */
+  tryTake(): boolean {
+    if (this.available <= 0) return false
+    this.available--
+    return true
+  }
+
+  /**
+   * Queues `granted` for the next free slot, in FIFO order with `withSlot`'s waiters; the slot is
+   * the caller's when `granted` runs. To leave the queue, set the waiter's `wake` to undefined
+   * (when it is still defined, no slot was handed over).
+   */
+  enqueue(granted: () => void): Waiter {
+    const waiter: Waiter = { wake: granted }
+    this.waiters.push(waiter)
+    return waiter
+  }
+
+  /** Gives back a slot taken with {@link tryTake} or handed over by {@link enqueue}. */
+  release(): void {
+    this.releaseUnsafe()
   }
 
   private releaseUnsafe(): void {
@@ -68,12 +104,12 @@ export class Slots {
     }
     return Effect.async<void>((resume) => {
       let granted = false
-      const waiter = {
+      const waiter: Waiter = {
         wake: (): void => {
           granted = true
           resume(Effect.void)
         }
-      } as { wake: (() => void) | undefined }
+      }
       this.waiters.push(waiter)
       return Effect.sync(() => {
         // interrupted while waiting: leave the queue, or give back a slot handed over meanwhile

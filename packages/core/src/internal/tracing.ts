@@ -21,6 +21,8 @@ import type * as Provider from "../Provider.js"
 export interface Tracing {
   /** Whether spans are made here and now (a tracer is installed and tracing is on). */
   readonly enabled: Effect.Effect<boolean>
+  /** {@link enabled} for the fiber's `tracer`, on the spot (for a caller that has the tracer at hand). */
+  readonly traced: (tracer: Tracer.Tracer) => boolean
   readonly batch: <A, E, R>(items: number | undefined, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   readonly item: (request: ApiRequest.ApiRequest, effect: Effect.Effect<ItemResult>) => Effect.Effect<ItemResult>
   readonly attempt: <E, R>(
@@ -102,6 +104,7 @@ const resultAttributes = (result: ItemResult, content: boolean): Record<string, 
 /** No spans at all (`tracing: false`). @internal */
 export const none: Tracing = {
   enabled: Effect.succeed(false),
+  traced: () => false,
   batch: (_, effect) => effect,
   item: (_, effect) => effect,
   attempt: (_, effect) => effect
@@ -112,6 +115,7 @@ export const make = (options: Options = {}): Tracing => {
   const content = options.content === true
   return {
     enabled: Effect.tracerWith((tracer) => Effect.succeed(tracer !== builtInTracer)),
+    traced: (tracer) => tracer !== builtInTracer,
     batch: (items, effect) =>
       whenTraced(effect, () =>
         Effect.withSpan(effect, "fastllm.batch", {

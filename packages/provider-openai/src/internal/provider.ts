@@ -4,7 +4,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { ChatResponse, Embedding, LLMError, type Provider, RateLimitHeaders } from "@fastllm/core"
+import { type ApiRequest, ChatResponse, Embedding, LLMError, Provider, RateLimitHeaders } from "@fastllm/core"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -14,7 +14,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as OpenAiProvider from "../OpenAiProvider.js"
-import { BufferedResponse, DeadlineExceeded, isLeanClient, leanSend } from "./undiciHttpClient.js"
+import { BufferedResponse, DeadlineExceeded, isLeanClient, leanDispatch, leanSend, type Target, targetOf } from "./undiciHttpClient.js"
 
 /** @internal */
 export const defaultBaseUrl = "https://api.openai.com/v1"
@@ -317,7 +317,77 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
   const decodeChat: Decode<ChatResponse.ChatResponse> = ChatResponse.decodeUnknownEither
   const decodeEmbeddings: Decode<Embedding.EmbeddingResponse> = Schema.decodeUnknownEither(Embedding.EmbeddingResponse)
 
-  return {
+  const dispatch = leanDispatch(httpClient)
+  /** An endpoint's target, computed once (per model for Azure's deployment paths). */
+  const targetFor = (
+    base: HttpClientRequest.HttpClientRequest,
+    path: string
+  ): (model: string) => Either.Either<Target, HttpClientError.RequestError> => {
+    if (azure?.apiVersion === undefined) {
+      const fixed = targetOf(base)
+      return () => fixed
+    }
+    return (model) => targetOf(requestFor(base, path, model))
+  }
+  const chatTarget = targetFor(chatRequest, "/chat/completions")
+  const embeddingsTarget = targetFor(embeddingsRequest, "/embeddings")
+  // the RequestManager passes the same options object to every call: its deadline is worked out once
+  let lastOptions: Provider.CallOptions | undefined
+  let lastMillis = 0
+  const millisOf = (callOptions: Provider.CallOptions | undefined): number => {
+    if (callOptions === lastOptions && callOptions !== undefined) return lastMillis
+    const deadline = deadlineOf(callOptions)
+    lastOptions = callOptions
+    return lastMillis = deadline !== undefined && Duration.isFinite(deadline) ? Math.max(1, Math.ceil(Duration.toMillis(deadline))) : 0
+  }
+  const replyOf = <A>(
+    outcome: BufferedResponse | HttpClientError.RequestError,
+    decode: Decode<A>
+  ): Either.Either<Provider.Reply<A>, LLMError.ProviderError> => {
+    if (!(outcome instanceof BufferedResponse)) return Either.left(fromHttpClientError(outcome))
+    const text = outcome.textEither()
+    return Either.isRight(text) ? toReply(outcome, text.right, decode) : Either.left(fromHttpClientError(text.left))
+  }
+  /**
+   * `chat` / `embed` over the lean transport as callbacks (`Provider.withUnsafeCall`): the
+   * request's target built once per endpoint, the reply decoded and tagged in the exchange's
+   * callback, no effect per call (`node --conditions=@fastllm/source --import tsx
+   * bench/lib/gcInFlight.ts --base a853231`).
+   */
+  const unsafeCall: Provider.UnsafeCall | undefined = dispatch === undefined ? undefined : (request, callOptions, done) => {
+    const millis = millisOf(callOptions)
+    if (request._tag === "Chat") {
+      const target = chatTarget(request.request.model)
+      if (Either.isLeft(target)) return fail(done, target.left)
+      return dispatch(target.right, JSON.stringify(request.request), millis, (outcome) => {
+        const reply = replyOf(outcome, decodeChat)
+        done(
+          Either.isLeft(reply)
+            ? Either.left(reply.left)
+            : Either.right({ response: { _tag: "Chat", response: reply.right.response }, rateLimit: reply.right.rateLimit })
+        )
+      })
+    }
+    const target = embeddingsTarget(request.request.model)
+    if (Either.isLeft(target)) return fail(done, target.left)
+    return dispatch(target.right, JSON.stringify(request.request), millis, (outcome) => {
+      const reply = replyOf(outcome, decodeEmbeddings)
+      done(
+        Either.isLeft(reply)
+          ? Either.left(reply.left)
+          : Either.right({ response: { _tag: "Embedding", response: reply.right.response }, rateLimit: reply.right.rateLimit })
+      )
+    })
+  }
+  const fail = (
+    done: (outcome: Either.Either<Provider.Reply<ApiRequest.ApiResponse>, LLMError.ProviderError>) => void,
+    error: HttpClientError.RequestError
+  ) => {
+    done(Either.left(fromHttpClientError(error)))
+    return () => {}
+  }
+
+  const service: Provider.Provider.Service = {
     name: options.name ?? providerName(baseUrl),
     chat: (request, callOptions) =>
       send(requestFor(chatRequest, "/chat/completions", request.model), JSON.stringify(request), decodeChat, callOptions),
@@ -326,4 +396,5 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
     // it honours `CallOptions.timeout` on every transport, so the manager need not wrap it again
     enforcesTimeout: true
   }
+  return unsafeCall === undefined ? service : Provider.withUnsafeCall(service, unsafeCall)
 }

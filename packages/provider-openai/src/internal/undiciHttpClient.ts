@@ -177,7 +177,7 @@ class Exchange implements Undici.Dispatcher.DispatchHandler {
 
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
-    readonly resume: (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>) => void
+    readonly finish: (outcome: BufferedResponse | HttpClientError.RequestError) => void
   ) {}
 
   /** Fails the exchange with `DeadlineExceeded` after `millis`, unless it is done by then. */
@@ -189,11 +189,7 @@ class Exchange implements Undici.Dispatcher.DispatchHandler {
       const cause = new DeadlineExceeded(millis)
       this.interrupted = true
       if (this.controller !== undefined) this.controller.abort(cause)
-      this.resume(
-        Effect.fail(
-          new HttpClientError.RequestError({ request: this.request, reason: "Transport", cause, description: cause.message })
-        )
-      )
+      this.finish(new HttpClientError.RequestError({ request: this.request, reason: "Transport", cause, description: cause.message }))
     }, millis)
   }
 
@@ -228,7 +224,7 @@ class Exchange implements Undici.Dispatcher.DispatchHandler {
     this.settle()
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
     this.chunks = []
-    this.resume(Effect.succeed(new BufferedResponse(this.request, this.status, this.headers, body, undefined)))
+    this.finish(new BufferedResponse(this.request, this.status, this.headers, body, undefined))
   }
 
   onResponseError(_controller: Undici.Dispatcher.DispatchController | undefined, error: Error): void {
@@ -236,12 +232,10 @@ class Exchange implements Undici.Dispatcher.DispatchHandler {
     this.settle()
     this.chunks = []
     if (this.interrupted) return
-    this.resume(
+    this.finish(
       this.gotHeaders
-        ? Effect.succeed(new BufferedResponse(this.request, this.status, this.headers, undefined, error))
-        : Effect.fail(
-          new HttpClientError.RequestError({ request: this.request, reason: "Transport", cause: error, description: error.message })
-        )
+        ? new BufferedResponse(this.request, this.status, this.headers, undefined, error)
+        : new HttpClientError.RequestError({ request: this.request, reason: "Transport", cause: error, description: error.message })
     )
   }
 
@@ -289,7 +283,8 @@ export const leanSend = (client: HttpClient.HttpClient): Send | undefined => lea
 
 /** @internal */
 export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
-  const send = makeSend(dispatcher)
+  const dispatch = makeDispatch(dispatcher)
+  const send = makeSend(dispatch)
   const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
     (effect) =>
       Effect.flatMap(effect, (request) =>
@@ -297,53 +292,102 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
     (request) => Effect.succeed(request)
   )
   leanClients.set(client, send)
+  leanDispatches.set(client, dispatch)
   return client
 }
 
-const makeSend = (dispatcher: Undici.Dispatcher): Send =>
-  (request, timeoutMillis) => {
-    let target: { readonly origin: string; readonly path: string } | undefined
-    if (Option.isNone(request.hash) && request.urlParams.length === 0) {
-      target = originAndPath(request.url)
-    }
-    if (target === undefined) {
-      const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
-      if (Either.isLeft(url)) {
-        return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
-      }
-      target = { origin: url.right.origin, path: url.right.pathname + url.right.search + url.right.hash }
-    }
-    const body = requestBody(request.body)
-    if (body === undefined) {
-      return Effect.fail(
-        new HttpClientError.RequestError({
-          request,
-          reason: "Encode",
-          description: `the lean undici client sends string and byte bodies only, not ${request.body._tag}`
-        })
-      )
-    }
-    const options: Undici.Dispatcher.DispatchOptions = {
+/**
+ * Where a request goes and how, computed once per URL (a provider's endpoint) instead of per call.
+ *
+ * @internal
+ */
+export interface Target {
+  readonly origin: string
+  readonly path: string
+  readonly method: HttpClientRequest.HttpClientRequest["method"]
+  readonly headers: Headers.Headers
+  /** The request without its body, for the errors and responses of exchanges sent to this target. */
+  readonly request: HttpClientRequest.HttpClientRequest
+}
+
+/** The target of `request` (its body is not looked at), or the error that it cannot be sent. @internal */
+export const targetOf = (request: HttpClientRequest.HttpClientRequest): Either.Either<Target, HttpClientError.RequestError> => {
+  let at: { readonly origin: string; readonly path: string } | undefined
+  if (Option.isNone(request.hash) && request.urlParams.length === 0) at = originAndPath(request.url)
+  if (at === undefined) {
+    const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+    if (Either.isLeft(url)) return Either.left(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
+    at = { origin: url.right.origin, path: url.right.pathname + url.right.search + url.right.hash }
+  }
+  return Either.right({ origin: at.origin, path: at.path, method: request.method, headers: request.headers, request })
+}
+
+/**
+ * One exchange as a callback: sends `body` to `target`, calls `done` once with the buffered
+ * response or the error, unless the returned function (abort) is called first. `timeoutMillis`:
+ * the whole exchange's deadline (0: none).
+ *
+ * @internal
+ */
+export type Dispatch = (
+  target: Target,
+  body: string | Uint8Array | null,
+  timeoutMillis: number,
+  done: (outcome: BufferedResponse | HttpClientError.RequestError) => void
+) => () => void
+
+const leanDispatches = new WeakMap<HttpClient.HttpClient, Dispatch>()
+
+/**
+ * A lean client's exchange as a callback, for a provider's `unsafeCall` (the RequestManager runs
+ * an attempt as one suspension: `node --conditions=@fastllm/source --import tsx
+ * bench/lib/gcInFlight.ts --base a853231`).
+ *
+ * @internal
+ */
+export const leanDispatch = (client: HttpClient.HttpClient): Dispatch | undefined => leanDispatches.get(client)
+
+const makeDispatch = (dispatcher: Undici.Dispatcher): Dispatch => (target, body, timeoutMillis, done) => {
+  const exchange = new Exchange(target.request, done)
+  if (timeoutMillis > 0) exchange.deadline(timeoutMillis)
+  try {
+    dispatcher.dispatch({
       origin: target.origin,
       path: target.path,
-      method: request.method,
-      headers: request.headers,
+      method: target.method,
+      headers: target.headers,
       body,
-      // the whole-exchange deadline is `currentTimeoutMillis` (see Exchange.deadline)
+      // the whole-exchange deadline is `timeoutMillis` (see Exchange.deadline)
       headersTimeout: 0,
       bodyTimeout: 0
-    }
-    return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
-      const exchange = new Exchange(request, resume)
-      if (timeoutMillis > 0) exchange.deadline(timeoutMillis)
-      try {
-        dispatcher.dispatch(options, exchange)
-      } catch (cause) {
-        exchange.onResponseError(undefined, cause instanceof Error ? cause : new Error(String(cause)))
-      }
-      return Effect.sync(() => exchange.interrupt())
-    })
+    }, exchange)
+  } catch (cause) {
+    exchange.onResponseError(undefined, cause instanceof Error ? cause : new Error(String(cause)))
   }
+  return () => exchange.interrupt()
+}
+
+const makeSend = (dispatch: Dispatch): Send => (request, timeoutMillis) => {
+  const target = targetOf(request)
+  if (Either.isLeft(target)) return Effect.fail(target.left)
+  const body = requestBody(request.body)
+  if (body === undefined) {
+    return Effect.fail(
+      new HttpClientError.RequestError({
+        request,
+        reason: "Encode",
+        description: `the lean undici client sends string and byte bodies only, not ${request.body._tag}`
+      })
+    )
+  }
+  // the exchange's request and responses carry the request with its body
+  const withBody: Target = { ...target.right, request }
+  return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
+    const abort = dispatch(withBody, body, timeoutMillis, (outcome) =>
+      resume(outcome instanceof BufferedResponse ? Effect.succeed(outcome) : Effect.fail(outcome)))
+    return Effect.sync(abort)
+  })
+}
 
 /** @internal */
 export const makeAgent = (options: {
