@@ -3,6 +3,7 @@ import { Cache, type ChatRequest, RequestManager } from "@fastllm/core"
 import { OpenAiProvider } from "@fastllm/provider-openai"
 import { TestServer } from "@fastllm/testing"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
@@ -62,4 +63,33 @@ describe("RequestManager + OpenAiProvider + TestServer", () => {
       assert.isAtMost(seen.maxConcurrent, concurrency)
       assert.isAbove(seen.maxConcurrent, 1)
     }).pipe(Effect.scoped), 60_000)
+
+  it.live("an interrupted run gives back its slots and aborts its calls; identical items share one call", () =>
+    Effect.gen(function*() {
+      // the default transport runs each attempt as one suspension (Provider.withUnsafeCall): an
+      // interruption while items wait for a slot or for their reply must leave nothing behind
+      const server = yield* TestServer.make({ latency: { minMs: 300, maxMs: 300 } })
+      const ask = (prefix: string, n: number) =>
+        Array.from({ length: n }, (_, i): ChatRequest.ChatRequestInput => ({
+          model: "gpt-4o-mini",
+          messages: [{ role: "user", content: `${prefix} ${i % 4}` }]
+        }))
+      // built into the test's scope: the provider's connection pool lives as long as the manager
+      const context = yield* Layer.build(Layer.merge(OpenAiProvider.layer({ baseUrl: server.url }), Cache.none))
+      const manager = yield* RequestManager.make({ concurrency: 2, window: 8, maxRetries: 0 }).pipe(Effect.provide(context))
+      const first = yield* Effect.fork(manager.run(ask("first", 8)))
+      yield* Effect.sleep("150 millis")
+      assert.strictEqual((yield* server.stats).maxConcurrent, 2)
+      yield* Fiber.interrupt(first)
+
+      // with a slot leaked this would wait forever: 8 items, 4 distinct, 2 slots
+      const { results, stats } = yield* manager.run(ask("second", 8)).pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(stats.succeeded, 8)
+      assert.strictEqual(stats.apiCalls, 4)
+      assert.strictEqual(results.filter((result) => result._tag === "Success" && result.deduplicated).length, 4)
+      const seen = yield* server.stats
+      assert.isAtMost(seen.maxConcurrent, 2)
+      // the first run's two calls in flight were aborted, its waiting items never sent
+      assert.strictEqual(seen.byBodyHash.size, 6)
+    }).pipe(Effect.scoped), 30_000)
 })
