@@ -9,11 +9,6 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 
-type Signal<B, E> =
-  | { readonly _tag: "Item"; readonly value: B; readonly bytes: number }
-  | { readonly _tag: "End" }
-  | { readonly _tag: "Fail"; readonly cause: Cause.Cause<E> }
-
 /**
  * Where an item that may wait a long time (a retry's backoff) can step aside: `park(effect, when)`
  * runs `effect`, and once it has run for the pool's `parkAfter` (1 s by default) and `when()` still
@@ -117,12 +112,21 @@ const parkingIn = (
  * measurement, more than a whole HTTP request (`npx tsx bench/core-overhead.ts`: 103 µs for
  * `Stream.mapEffect` against 30 µs for this, window 128, on a loaded 2-core machine). Its window
  * also counts finished items waiting behind a slow head item, which is what stalled batches with
- * retries (issue 13). This keeps `workers` fibers alive for the stream's lifetime and hands items
- * to them through a queue. An item that waits in a retry's backoff parks (see {@link parked}): it
- * stops counting against `workers` and a new worker starts the next item, so items in backoff
- * never idle the pool (up to `maxParked` of them; the pool shrinks back as they end).
+ * retries (issue 13). This keeps `workers` fibers alive for the stream's lifetime, and each takes
+ * its next item on the spot from the upstream chunk at hand (the worker that finds it used up
+ * pulls the next chunk, the others wait for it), as {@link runWindow} does for an array: no
+ * producer fiber and no hand-off per item. Departure from a producer feeding workers through a
+ * queue (this module's earlier design: a producer wake-up and a worker wake-up per item, and the
+ * upstream consumed element by element): `npx tsx bench/lib/cliPerLine.ts --lines 50000 --runs 5
+ * --before PATH` (bench/results/issue-18-cli.md). An item that waits in a retry's backoff parks
+ * (see {@link parked}): it stops counting against `workers` and a new worker starts the next item,
+ * so items in backoff never idle the pool (up to `maxParked` of them; the pool shrinks back as they
+ * end).
  *
- * `f` must not fail: the RequestManager turns every error into a `Failure` result first.
+ * The consumer gets every result that is ready, in order, in one chunk per pull.
+ *
+ * `f` must not fail: the RequestManager turns every error into a `Failure` result. A defect in `f`
+ * fails the stream with it.
  *
  * @internal
  */
@@ -136,199 +140,160 @@ export const mapOrdered = <A, E, R, B>(
     const maxBytes = Math.max(0, ordering.maxBufferedBytes)
     const maxParked = Math.max(0, ordering.maxParked ?? 16 * workers)
     const parkAfter = Duration.decode(ordering.parkAfter ?? "1 second")
+    const sink = ordering.sink
     const scope = yield* Effect.scope
-    // items taken from upstream and not finished (parked ones included); results finished and not
-    // yet pulled downstream; worker fibers alive; items parked
-    let running = 0
-    let bufferedBytes = 0
-    let buffered = 0
+    // pulled by the workers, which run without R in their type: the context is given here
+    const upstream = Effect.provide(yield* Stream.toPull(self), yield* Effect.context<R>())
+
+    // The upstream chunk at hand and the next item in it; the index of the next item taken.
+    let chunk: ReadonlyArray<A> = []
+    let at = 0
+    let taken = 0
+    // Upstream ended (all taken), or failed; a worker is pulling it.
+    let upstreamDone = false
+    let pulling = false
+    // Why the stream fails: the upstream's error, or a worker's defect.
+    let failure: Cause.Cause<E> | undefined = undefined
+    // Workers alive, items parked; results finished and not pulled by the consumer (count, bytes).
     let alive = 0
     let parkedItems = 0
-    let producerWaiting: (() => void) | undefined = undefined
-    const full = () => running - parkedItems >= workers || (buffered > 0 && bufferedBytes >= maxBytes)
-    const space: Effect.Effect<void> = Effect.suspend(() =>
-      !full() ? Effect.void : Effect.async<void>((resume) => {
-        producerWaiting = () => resume(Effect.void)
-        return Effect.sync(() => {
-          producerWaiting = undefined
-        })
-      })
-    )
-    const wakeProducer = () => {
-      const wake = producerWaiting
-      if (wake !== undefined && !full()) {
-        producerWaiting = undefined
-        wake()
-      }
-    }
-    // Hand-offs without Effect's Queue: items waiting for a worker, workers waiting for an item,
-    // signals waiting for the consumer. With 2,000 workers (concurrency 1,000), a Queue.take per
-    // item (a Deferred each, and the takers' queue walked per offer) cost several times the whole
-    // request: `npx tsx bench/lib/manyInFlight.ts 1000 20` went from 838 to 419 µs of
-    // CPU per request (1,318 → 2,819 req/s) with these arrays.
-    const pending: Array<readonly [A, number]> = []
-    let pendingHead = 0
-    const idle: Array<{ wake: ((item: readonly [A, number]) => void) | undefined }> = []
-    let out: Array<Signal<B, E>> = []
+    let buffered = 0
+    let bufferedBytes = 0
+    // Workers waiting for the upstream pull or for room in the buffer.
+    let waiters: Array<() => void> = []
     let consumerWaiting: (() => void) | undefined = undefined
-    const emit = (signals: ReadonlyArray<Signal<B, E>>) => {
-      for (const signal of signals) out.push(signal)
+    // Results in order, ready for the consumer; results that finished ahead of an earlier item.
+    let out: Array<B> = []
+    let outBytes = 0
+    const ahead = new Map<number, { readonly value: B; readonly bytes: number }>()
+    let nextOut = 0
+
+    const full = () => buffered > 0 && bufferedBytes >= maxBytes
+    const wakeWaiters = () => {
+      if (waiters.length === 0) return
+      const woken = waiters
+      waiters = []
+      for (const wake of woken) wake()
+    }
+    const wakeConsumer = () => {
       const wake = consumerWaiting
-      if (wake !== undefined && out.length > 0) {
+      if (wake !== undefined) {
         consumerWaiting = undefined
         wake()
       }
     }
-    const handOff = (item: readonly [A, number]) => {
-      while (idle.length > 0) {
-        const waiter = idle.pop()!
-        const wake = waiter.wake
-        if (wake !== undefined) {
-          waiter.wake = undefined
-          wake(item)
-          return
-        }
-      }
-      pending.push(item)
-    }
-    const take: Effect.Effect<readonly [A, number]> = Effect.suspend(() => {
-      if (pendingHead < pending.length) {
-        const item = pending[pendingHead]!
-        pending[pendingHead++] = undefined as never
-        if (pendingHead === pending.length) {
-          pending.length = 0
-          pendingHead = 0
-        }
-        return Effect.succeed(item)
-      }
-      return Effect.async<readonly [A, number]>((resume) => {
-        const waiter: { wake: ((item: readonly [A, number]) => void) | undefined } = {
-          wake: (item) => resume(Effect.succeed(item))
-        }
-        idle.push(waiter)
-        return Effect.sync(() => {
-          waiter.wake = undefined // interrupted (the stream ends): skipped by handOff
-        })
+    const wait: Effect.Effect<void> = Effect.async<void>((resume) => {
+      const wake = () => resume(Effect.void)
+      waiters.push(wake)
+      return Effect.sync(() => {
+        const i = waiters.indexOf(wake)
+        if (i >= 0) waiters.splice(i, 1)
       })
     })
-    const waiting = new Map<number, { readonly value: B; readonly bytes: number }>()
-    let nextEmit = 0
-    let total = -1
-    let endSent = false
+    // Everything taken is finished and handed over: the stream ends (or fails) once `out` is pulled.
+    const finished = () => (upstreamDone || failure !== undefined) && nextOut === taken
 
-    const endIfDone = (): ReadonlyArray<Signal<B, E>> => {
-      if (!endSent && total >= 0 && nextEmit === total) {
-        endSent = true
-        return [{ _tag: "End" }]
-      }
-      return []
-    }
-
-    const sink = ordering.sink
-    const complete = (index: number, value: B) =>
-      Effect.suspend(() => {
-        if (sink !== undefined) {
-          running--
-          sink(value)
-          nextEmit++
-          wakeProducer()
-          const end = endIfDone()
-          if (end.length > 0) emit(end)
-          return Effect.void
-        }
+    const complete = (index: number, value: B) => {
+      if (sink !== undefined) {
+        sink(value)
+        nextOut++
+      } else {
         const bytes = ordering.sizeOf(value)
-        running--
         buffered++
         bufferedBytes += bytes
-        waiting.set(index, { value, bytes })
-        const signals: Array<Signal<B, E>> = []
-        for (let next = waiting.get(nextEmit); next !== undefined; next = waiting.get(nextEmit)) {
-          waiting.delete(nextEmit)
-          signals.push({ _tag: "Item", value: next.value, bytes: next.bytes })
-          nextEmit++
-        }
-        signals.push(...endIfDone())
-        wakeProducer()
-        if (signals.length > 0) emit(signals)
-        return Effect.void
-      })
+        if (index === nextOut) {
+          out.push(value)
+          outBytes += bytes
+          nextOut++
+          for (let next = ahead.get(nextOut); next !== undefined; next = ahead.get(nextOut)) {
+            ahead.delete(nextOut)
+            out.push(next.value)
+            outBytes += next.bytes
+            nextOut++
+          }
+        } else ahead.set(index, { value, bytes })
+      }
+      if (out.length > 0 || finished()) wakeConsumer()
+    }
 
-    // A worker takes items until the pool has more workers than it needs (a parked item ended).
-    const worker: Effect.Effect<void> = take.pipe(
-      Effect.flatMap(([a, index]) => Effect.flatMap(f(a, index), (b) => complete(index, b))),
-      Effect.zipRight(Effect.suspend(() => {
-        if (alive - parkedItems > workers) {
-          alive--
-          return Effect.void
+    const pulled: Effect.Effect<void> = Effect.matchCause(upstream, {
+      onFailure: (cause) => {
+        pulling = false
+        const error = Cause.flipCauseOption(cause)
+        if (Option.isNone(error)) upstreamDone = true
+        else failure ??= error.value
+        wakeWaiters()
+        if (finished()) wakeConsumer()
+      },
+      onSuccess: (next) => {
+        pulling = false
+        chunk = Chunk.toReadonlyArray(next)
+        at = 0
+        wakeWaiters()
+      }
+    })
+
+    // A worker takes items until there are none, or the pool has more workers than it needs (a
+    // parked item ended).
+    const worker: Effect.Effect<void> = Effect.suspend(() => {
+      if (failure !== undefined || alive - parkedItems > workers) return Effect.void
+      if (full()) return Effect.zipRight(wait, worker)
+      if (at < chunk.length) {
+        const a = chunk[at++]!
+        const index = taken++
+        return Effect.flatMap(f(a, index), (b) => {
+          complete(index, b)
+          return worker
+        })
+      }
+      if (upstreamDone) return Effect.void
+      if (pulling) return Effect.zipRight(wait, worker)
+      pulling = true
+      return Effect.zipRight(pulled, worker)
+    })
+    const exited = (exit: Exit.Exit<void>) =>
+      Effect.sync(() => {
+        alive--
+        if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
+          failure ??= exit.cause
+          wakeWaiters()
+          wakeConsumer()
         }
-        return worker
-      }))
-    )
+      })
     const parking = parkingIn(scope, parkAfter, () => {
       if (parkedItems >= maxParked) return undefined
       parkedItems++
-      wakeProducer() // the item no longer counts: room for one more
       return alive - parkedItems < workers ? spawn : Effect.void
     }, () => {
       parkedItems--
     })
     const spawn: Effect.Effect<void> = Effect.suspend(() => {
       alive++
-      return Effect.asVoid(Effect.forkIn(Effect.locally(worker, currentParking, parking), scope))
+      return Effect.asVoid(Effect.forkIn(Effect.onExit(Effect.locally(worker, currentParking, parking), exited), scope))
     })
     for (let i = 0; i < workers; i++) yield* spawn
 
-    let index = 0
-    yield* self.pipe(
-      Stream.runForEach((a) =>
-        Effect.zipRight(space, Effect.sync(() => {
-          running++
-          handOff([a, index++] as const)
-        }))
-      ),
-      Effect.matchCauseEffect({
-        onFailure: (cause) => Effect.sync(() => emit([{ _tag: "Fail", cause }])),
-        onSuccess: () =>
-          Effect.sync(() => {
-            total = index
-            emit(endIfDone())
-          })
-      }),
-      Effect.forkScoped
-    )
-
-    let finished = false
     const pull: Effect.Effect<Chunk.Chunk<B>, Option.Option<E>> = Effect.suspend(() => {
-      if (finished) return Effect.fail(Option.none())
-      if (out.length === 0) {
-        return Effect.flatMap(
-          Effect.async<void>((resume) => {
-            consumerWaiting = () => resume(Effect.void)
-            return Effect.sync(() => {
-              consumerWaiting = undefined
-            })
-          }),
-          () => pull
-        )
-      }
-      const signals = out
-      out = []
-      return Effect.suspend(() => {
-        const items: Array<B> = []
-        let bytes = 0
-        for (const signal of signals) {
-          if (signal._tag === "Item") {
-            items.push(signal.value)
-            bytes += signal.bytes
-          } else if (signal._tag === "End") finished = true
-          else return Effect.failCause(Cause.map(signal.cause, Option.some))
-        }
-        if (items.length === 0) return finished ? Effect.fail(Option.none()) : Effect.succeed(Chunk.empty<B>())
+      if (out.length > 0) {
+        const items = out
         buffered -= items.length
-        bufferedBytes -= bytes
-        wakeProducer()
+        bufferedBytes -= outBytes
+        out = []
+        outBytes = 0
+        wakeWaiters()
         return Effect.succeed(Chunk.unsafeFromArray(items))
-      })
+      }
+      if (failure !== undefined) return Effect.failCause(Cause.map(failure, Option.some))
+      if (finished()) return Effect.fail(Option.none())
+      return Effect.flatMap(
+        Effect.async<void>((resume) => {
+          consumerWaiting = () => resume(Effect.void)
+          return Effect.sync(() => {
+            consumerWaiting = undefined
+          })
+        }),
+        () => pull
+      )
     })
     return Stream.repeatEffectChunkOption(pull)
   }))
