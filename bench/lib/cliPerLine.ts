@@ -5,10 +5,11 @@
  * testing server at 0 ms in its own process. Every child is measured by `/usr/bin/time` (user +
  * system CPU); `--runs` rounds, the variants alternating (their order rotates each round), medians.
  *
- *   npx tsx bench/lib/cliPerLine.ts [--lines 50000] [--runs 5] [--entry packages/cli/dist/fastllm.mjs] [--before PATH]
+ *   npx tsx bench/lib/cliPerLine.ts [--lines 50000] [--runs 5] [--entry packages/cli/dist/fastllm.mjs] [--before PATH[,PATH...]]
  *
- * `--before` is a copy of the previous build's `packages/cli/dist` (its `fastllm.mjs`), next to a
- * `node_modules` that resolves the workspace's (a symlink) when it lives outside the repository.
+ * `--before` is a copy of an earlier build's `packages/cli/dist` (its `fastllm.mjs`; several,
+ * comma-separated, oldest first), in a directory with the cli's package.json and a `node_modules`
+ * that resolves the workspace's (a symlink) when it lives outside the repository.
  *
  * @since 0.2.0
  */
@@ -85,7 +86,9 @@ const main = async () => {
   }
   const variants: ReadonlyArray<readonly [string, () => Promise<{ readonly cpuMs: number; readonly wallMs: number }>]> = [
     ["raw undici loop (in the bench process)", rawRun],
-    ...(before === undefined ? [] : [["fastllm run --no-cache (before)", cli(path.resolve(root, before))] as const]),
+    ...(before === undefined ? [] : before.split(",")).map((bundle, i, all) =>
+      [`fastllm run --no-cache (before${all.length > 1 ? ` ${i + 1}` : ""}: ${path.basename(path.dirname(path.dirname(bundle)))})`, cli(path.resolve(root, bundle))] as const
+    ),
     ["fastllm run --no-cache", cli(entry)]
   ]
   const samples = new Map(variants.map(([name]) => [name, [] as Array<{ readonly cpuMs: number; readonly wallMs: number }>]))

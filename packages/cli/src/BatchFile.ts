@@ -9,11 +9,13 @@
 import { RequestManager } from "@fastllm/core"
 import type { BatchStats } from "@fastllm/core"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as nodeFs from "node:fs"
+import type { Writable } from "node:stream"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Sink from "effect/Sink"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as BatchLine from "./BatchLine.js"
 import * as CliError from "./CliError.js"
@@ -209,28 +211,83 @@ export const utf8Lines = <E, R>(
 
 const describe = FileErrors.describe
 
+/** Writes texts to a Node writable (the output file, or stdout); see {@link writer}. */
+interface Writer<E> {
+  readonly write: (text: string) => Effect.Effect<void, E>
+  /** Waits until everything is written (and the file closed). */
+  readonly end: Effect.Effect<void, E>
+}
+
 /**
- * Writes to stdout, one write at a time (the callback is the backpressure). A reader that goes
- * away fails the write (EPIPE) instead of crashing the process with an unhandled 'error' event,
- * which `NodeSink.fromWritable` let through.
+ * A writer over a Node writable that does not wait for each write: while one is in flight, the next
+ * texts queue in the writable and go out together (`writev`), so there are as many writes as the
+ * disk or the reader takes, not one per chunk of results, and no timer groups them. It waits
+ * when the writable's buffer is full ('drain'). A failed write (EPIPE when the reader went away,
+ * ENOSPC) fails the next write or the end, instead of crashing the process with an unhandled
+ * 'error' event (which `NodeSink.fromWritable` let through). Departure from `Stream.groupedWithin`
+ * + a sink writing one group at a time: `npx tsx bench/lib/cliPerLine.ts --lines 50000 --runs 5
+ * --before PATH`. `owned`: the writable is the output file's, ended and closed here.
  */
-const stdoutSink = <E>(onError: (error: unknown) => E): Sink.Sink<void, string, never, E> =>
-  Sink.unwrapScoped(Effect.map(
+const writer = <E>(
+  writable: Writable,
+  owned: boolean,
+  onError: (error: unknown) => E
+): Effect.Effect<Writer<E>, never, Scope.Scope> =>
+  Effect.map(
     Effect.acquireRelease(
       Effect.sync(() => {
-        const ignore = () => {}
-        process.stdout.on("error", ignore)
-        return ignore
+        const state: { error: unknown; readonly record: (error: unknown) => void } = {
+          error: undefined,
+          record: (error) => {
+            if (error != null && state.error === undefined) state.error = error
+          }
+        }
+        writable.on("error", state.record)
+        return state
       }),
-      (ignore) => Effect.sync(() => process.stdout.off("error", ignore))
-    ),
-    () =>
-      Sink.forEach((text: string) =>
-        Effect.async<void, E>((resume) => {
-          process.stdout.write(text, (error) => resume(error == null ? Effect.void : Effect.fail(onError(error))))
+      (state) =>
+        Effect.sync(() => {
+          writable.off("error", state.record)
+          // an output file that was not ended (the run failed or was interrupted) is closed here
+          if (owned && !writable.destroyed) writable.destroy()
         })
-      )
-  ))
+    ),
+    (state): Writer<E> => {
+      const settle = (register: (done: () => void) => void) =>
+        Effect.async<void, E>((resume) => {
+          let settled = false
+          const done = () => {
+            if (settled) return
+            settled = true
+            writable.off("error", done)
+            resume(state.error === undefined ? Effect.void : Effect.fail(onError(state.error)))
+          }
+          writable.once("error", done)
+          register(done)
+          return Effect.sync(() => writable.off("error", done))
+        })
+      return {
+        write: (text) =>
+          Effect.suspend(() => {
+            if (state.error !== undefined) return Effect.fail(onError(state.error))
+            if (writable.write(text, state.record)) return Effect.void
+            return settle((done) => writable.once("drain", done))
+          }),
+        end: Effect.suspend(() => {
+          if (state.error !== undefined) return Effect.fail(onError(state.error))
+          return owned
+            ? settle((done) => {
+              writable.once("close", done)
+              writable.end()
+            })
+            : settle((done) => writable.write("", (error) => {
+              state.record(error)
+              done()
+            }))
+        })
+      }
+    }
+  )
 
 /**
  * Checks that the input can be read, before any request is made; returns the number of non-blank
@@ -278,46 +335,65 @@ export const run = (
     let failed = 0
     const duplicates = CustomIds.tracker((text) => log(`fastllm: warning: ${text}\n`))
     let notFoundHint = options.notFoundHint
+    // Index, blank-line filter and parse in one step per chunk of lines (one stage of the stream
+    // instead of three): `npx tsx bench/lib/cliPerLine.ts --lines 50000 --runs 5 --before PATH`.
+    let lineIndex = 0
     const inputs = InputFile.bytes(options.input, inputKind).pipe(
       Stream.provideService(FileSystem.FileSystem, fs),
       utf8Lines,
-      Stream.zipWithIndex,
-      Stream.filter(([decoded]) => decoded.text.trim() !== ""),
-      Stream.map(([decoded, lineIndex]) => {
-        const text = lineIndex === 0 ? decoded.text.replace(/^\uFEFF/, "") : decoded.text
-        const parsed = decoded.valid
-          ? BatchLine.parse(text, lineIndex + 1, { model: options.model })
-          : BatchLine.invalidUtf8(text, lineIndex + 1)
-        duplicates.see(parsed)
-        // A line that is not a request still takes its slot (and is counted as failed by the
-        // manager); its output line is the parse error, not the placeholder's.
-        return { meta: parsed, request: parsed._tag === "Request" ? parsed.input : null }
+      Stream.mapChunks((chunk) => {
+        const out: Array<RequestManager.WithMeta<BatchLine.ParsedLine>> = []
+        for (const decoded of chunk) {
+          const index = lineIndex++
+          if (decoded.text.trim() === "") continue
+          const text = index === 0 ? decoded.text.replace(/^\uFEFF/, "") : decoded.text
+          const parsed = decoded.valid
+            ? BatchLine.parse(text, index + 1, { model: options.model })
+            : BatchLine.invalidUtf8(text, index + 1)
+          duplicates.see(parsed)
+          // A line that is not a request still takes its slot (and is counted as failed by the
+          // manager); its output line is the parse error, not the placeholder's.
+          out.push({ meta: parsed, request: parsed._tag === "Request" ? parsed.input : null })
+        }
+        return Chunk.unsafeFromArray(out)
       })
     )
 
+    // The output lines of every result that is ready, as one text (one write): the manager's
+    // stream gives all the results ready in order in one chunk per pull.
     const outputText = (options.runner ?? managerRunner)(inputs, total).pipe(
-      Stream.map(({ meta: parsed, line }) => {
-        if (notFoundHint !== undefined && line.response?.status_code === 404 && parsed._tag === "Request") {
-          log(`fastllm: ${notFoundHint.replace("{path}", BatchLine.pathOf(parsed))}\n`)
-          notFoundHint = undefined
+      Stream.mapChunks((chunk) => {
+        let text = ""
+        for (const { line, meta: parsed } of chunk) {
+          if (notFoundHint !== undefined && line.response?.status_code === 404 && parsed._tag === "Request") {
+            log(`fastllm: ${notFoundHint.replace("{path}", BatchLine.pathOf(parsed))}\n`)
+            notFoundHint = undefined
+          }
+          lines++
+          if (BatchLine.isFailure(line)) failed++
+          options.onLine?.(line)
+          text += JSON.stringify(line) + "\n"
         }
-        lines++
-        if (BatchLine.isFailure(line)) failed++
-        options.onLine?.(line)
-        return JSON.stringify(line) + "\n"
-      }),
-      // Write in batches of whatever is ready (at most every 100 ms): one syscall per line is slow.
-      Stream.groupedWithin(512, "100 millis"),
-      Stream.map(Chunk.join(""))
+        return text === "" ? Chunk.empty<string>() : Chunk.of(text)
+      })
     )
 
     const writeError = (e: unknown) =>
       new ConfigurationError({ reason: `Cannot write output ${options.output ?? "(stdout)"}: ${describe(e)}` })
     // A reader that went away (`fastllm run x.jsonl | head`) ends the run quietly: not an error.
     const stdoutError = (e: unknown) => FileErrors.code(e) === "EPIPE" ? new CliError.OutputClosed() : writeError(e)
-    const sink: Sink.Sink<void, string, never, ConfigurationError | CliError.OutputClosed> = partial === undefined
-      ? stdoutSink(stdoutError)
-      : Sink.mapInput(fs.sink(partial), (text: string) => new TextEncoder().encode(text)).pipe(Sink.mapError(writeError))
+    const writing: Effect.Effect<void, ConfigurationError | CliError.OutputClosed, RequestManager.RequestManager> = Effect.scoped(
+      partial === undefined
+        ? Effect.flatMap(writer(process.stdout, false, stdoutError), (w) =>
+          Effect.zipRight(Stream.runForEach(outputText, w.write), w.end))
+        : Effect.flatMap(
+          Effect.flatMap(
+            Effect.try({ try: () => nodeFs.createWriteStream(partial, { fd: nodeFs.openSync(partial, "w") }), catch: writeError }),
+            (stream) => writer(stream, true, writeError)
+          ),
+          (w) => Effect.zipRight(Stream.runForEach(outputText, w.write), w.end)
+        )
+    )
 
     const mode = options.progress ?? "none"
     const interval = options.progressIntervalMillis ?? (mode === "bar" ? 200 : 5000)
@@ -339,7 +415,7 @@ export const run = (
         Effect.fork
       )
 
-    yield* Stream.run(outputText, sink)
+    yield* writing
     if (progressFiber !== undefined) {
       yield* Fiber.interrupt(progressFiber)
       if (mode === "bar") yield* Effect.flatMap(manager.snapshot, draw).pipe(Effect.zipRight(Effect.sync(() => log("\n"))))
