@@ -6,21 +6,17 @@
  * @since 0.1.0
  */
 import type * as CliApp from "@effect/cli/CliApp"
-import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
-import * as ValidationError from "@effect/cli/ValidationError"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Batches from "./Batches.js"
 import * as CliError from "./CliError.js"
 import * as Flags from "./Flags.js"
-import * as HelpConsole from "./HelpConsole.js"
-import * as InputFile from "./InputFile.js"
+import * as Main from "./internal/main.js"
 import * as PackageVersion from "./internal/packageVersion.js"
 import * as MockServer from "./MockServer.js"
 import * as EstimateCommand from "./EstimateCommand.js"
 import * as RunCommand from "./RunCommand.js"
 import * as View from "./View.js"
-import * as Typos from "./Typos.js"
 import * as Jobs from "./Jobs.js"
 import * as Worker from "./Worker.js"
 
@@ -87,7 +83,7 @@ export const mockServerCommand = Command.make("mock-server", MockServer.options,
  * @category commands
  */
 export const command = Command.make("fastllm").pipe(
-  Command.withDescription("Run large batches of OpenAI-compatible LLM requests fast, cheaply and safely"),
+  Command.withDescription(Main.rootDescription),
   // One line per command; each command lives in its own module.
   Command.withSubcommands([
     RunCommand.command,
@@ -100,7 +96,7 @@ export const command = Command.make("fastllm").pipe(
   ])
 )
 
-const cli = Command.run(command, { name: "fastllm", version: PackageVersion.read(new URL("../package.json", import.meta.url)) })
+const version = PackageVersion.read(new URL("../package.json", import.meta.url))
 
 /**
  * The help's settings: no @effect/cli built-ins (`--wizard`, `--completions`, ...); the generic
@@ -109,7 +105,7 @@ const cli = Command.run(command, { name: "fastllm", version: PackageVersion.read
  * @since 0.2.0
  * @category layers
  */
-export const cliConfig = CliConfig.layer({ showBuiltIns: false })
+export const cliConfig = Main.cliConfig
 
 /**
  * Runs the CLI on `argv` (as `process.argv`: runtime and script first) and returns the exit code.
@@ -118,21 +114,5 @@ export const cliConfig = CliConfig.layer({ showBuiltIns: false })
  * @since 0.1.0
  * @category running
  */
-export const main = (argv: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> => {
-  // @effect/cli reads a lone "-" as an option; the input "-" (stdin) is passed on as /dev/stdin
-  const args = argv.slice(2).map((arg) => arg === "-" ? InputFile.devStdin : arg)
-  const typo = Typos.check(command, args)
-  if (typo !== undefined) {
-    return Effect.as(Effect.sync(() => process.stderr.write(`fastllm: ${typo}\n`)), 2)
-  }
-  return cli([...argv.slice(0, 2), ...args]).pipe(
-    Effect.as(0),
-    Effect.catchAll((error) => {
-      if (ValidationError.isValidationError(error)) return Effect.succeed(2) // @effect/cli printed it
-      if (error._tag === "OutputClosed") return Effect.succeed(CliError.exitCode(error))
-      return Effect.as(Effect.sync(() => process.stderr.write(`fastllm: ${error.message}\n`)), CliError.exitCode(error))
-    }),
-    HelpConsole.plainWhenPiped,
-    Effect.provide(cliConfig)
-  )
-}
+export const main = (argv: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> =>
+  Main.run(command, version, argv)
