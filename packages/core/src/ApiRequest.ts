@@ -11,6 +11,7 @@ import { ChatRequest } from "./ChatRequest.js"
 import { ChatResponse } from "./ChatResponse.js"
 import { EmbeddingRequest, EmbeddingResponse } from "./Embedding.js"
 import { isChatRequest } from "./internal/requestGuard.js"
+import { onFirstCall } from "./internal/schema.js"
 import { InvalidRequestError } from "./LLMError.js"
 
 /**
@@ -81,8 +82,9 @@ export const chat = (request: ChatRequest): ApiRequest => ({ _tag: "Chat", reque
  */
 export const embedding = (request: EmbeddingRequest): ApiRequest => ({ _tag: "Embedding", request })
 
-const decodeChat = Schema.decodeUnknownEither(ChatRequest)
-const decodeEmbedding = Schema.decodeUnknownEither(EmbeddingRequest)
+// compiled on first use (internal/schema.ts `onFirstCall`: the guard answers valid chat requests)
+const decodeChat = onFirstCall(() => Schema.decodeUnknownEither(ChatRequest))
+const decodeEmbedding = onFirstCall(() => Schema.decodeUnknownEither(EmbeddingRequest))
 
 const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
   typeof u === "object" && u !== null && !Array.isArray(u)

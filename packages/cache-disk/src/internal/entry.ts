@@ -76,7 +76,12 @@ export const storageKey = (key: string): string => {
   return "\u0001sha256:" + createHash("sha256").update(key).digest("hex")
 }
 
-const encodeResponse = Schema.encodeEither(ApiRequest.ApiResponse)
+// Compiled on the first write, not when the module loads: a run whose answers are all cached
+// never encodes one (`npx tsx bench/startup.ts --runs 11 --lines 0 --before <bundle>`,
+// bench/results/issue-18-startup.md, fourth session).
+const makeEncoder = () => Schema.encodeEither(ApiRequest.ApiResponse)
+let encoder: ReturnType<typeof makeEncoder> | undefined
+const encodeResponse: ReturnType<typeof makeEncoder> = (value, options) => (encoder ??= makeEncoder())(value, options)
 const decodeResponse = Schema.decodeUnknownEither(ApiRequest.ApiResponse)
 
 /**

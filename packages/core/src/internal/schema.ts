@@ -17,3 +17,19 @@ export const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
 
 /** @internal */
 export const UnknownRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/**
+ * `make()` (a compiled decoder or encoder: `Schema.decodeUnknownEither(S)` compiles all of S's
+ * parser when called) made on the first call instead of when the module loads: a one-line cached
+ * `fastllm run` never decodes a request with the schema (the guard accepts it) and paid for
+ * compiling ChatRequest's parser at start-up (`npx tsx bench/startup.ts --runs 11 --lines 0
+ * --before <bundle>`, bench/results/issue-18-startup.md, fourth session).
+ *
+ * @internal
+ */
+export const onFirstCall = <Args extends ReadonlyArray<unknown>, R>(
+  make: () => (...args: Args) => R
+): (...args: Args) => R => {
+  let made: ((...args: Args) => R) | undefined
+  return (...args) => (made ??= make())(...args)
+}
