@@ -245,12 +245,21 @@ export const make = (options: Options) => {
     }
   }
 
-  const direct = (
+  /**
+   * The attempt over `call`; its reply goes on to `onReply`, its error (after the rate controller
+   * heard it) to `onError`, both run interruptibly as after any attempt (`Effect.matchEffect` on
+   * the attempt, folded into the one `matchCauseEffect` it needs anyway).
+   */
+  const direct = <B, E>(
     call: ProviderModule.UnsafeCall,
     request: ApiRequest.ApiRequest,
     estimate: number,
-    counters: Counters
-  ): Effect.Effect<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError> =>
+    counters: Counters,
+    onReply: (reply: ProviderModule.Reply<ApiRequest.ApiResponse>) => Effect.Effect<B, E>,
+    onError: (error: ProviderError) => Effect.Effect<B, E>,
+    /** `onReply` is a plain value or a failure: no need to make it interruptible again. */
+    plainReply: boolean
+  ): Effect.Effect<B, E> =>
     Effect.uninterruptibleMask((restore) => {
       const run = new DirectAttempt(call, request, estimate, counters)
       return Effect.matchCauseEffect(
@@ -262,14 +271,19 @@ export const make = (options: Options) => {
             run.interrupted()
             return Effect.failCause(cause)
           },
-          onSuccess: (outcome): Effect.Effect<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError> => {
-            if (outcome === limitsFirst) return restore(chained(request, estimate, counters))
-            if (Either.isLeft(outcome)) return Effect.zipRight(rate.onError(run.ticket!, outcome.left), Effect.fail(outcome.left))
-            return run.after === undefined ? Effect.succeed(outcome.right) : Effect.as(run.after, outcome.right)
+          onSuccess: (outcome): Effect.Effect<B, E> => {
+            if (outcome === limitsFirst) return restore(Effect.matchEffect(chained(request, estimate, counters), { onFailure: onError, onSuccess: onReply }))
+            if (Either.isLeft(outcome)) return restore(Effect.zipRight(rate.onError(run.ticket!, outcome.left), onError(outcome.left)))
+            const after = run.after
+            if (after !== undefined) return restore(Effect.zipRight(after, onReply(outcome.right)))
+            return plainReply ? onReply(outcome.right) : restore(onReply(outcome.right))
           }
         }
       )
     })
+
+  const succeed = <A>(a: A) => Effect.succeed(a)
+  const fail = (error: ProviderError) => Effect.fail(error)
 
   /** One attempt: {@link direct} where the provider has an `UnsafeCall` and nothing needs the chain (no span, no cost budget, no limits known). */
   const attempt = (request: ApiRequest.ApiRequest, estimate: number, counters: Counters) =>
@@ -278,7 +292,7 @@ export const make = (options: Options) => {
       : Effect.tracerWith((tracer) =>
         limitsKnown || tracing.traced(tracer)
           ? chained(request, estimate, counters)
-          : direct(unsafeCall, request, estimate, counters)
+          : direct(unsafeCall, request, estimate, counters, succeed, fail, true)
       )
 
   const done = (
@@ -306,7 +320,7 @@ export const make = (options: Options) => {
   }
 
   return (key: string, request: ApiRequest.ApiRequest, counters: Counters): Effect.Effect<Answer> =>
-    Effect.suspend(() => {
+    Effect.withFiberRuntime((fiber) => {
       if (breaker !== undefined && breakerOpen()) {
         return Effect.succeed<Answer>({ _tag: "Failure", error: breaker.rejection(), attempts: 0 })
       }
@@ -318,14 +332,19 @@ export const make = (options: Options) => {
       })
       const finish = (exit: Either.Either<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError>) =>
         done(key, request, attempts, exit, counters)
+      const failed = (first: ProviderError) =>
+        options.maxRetries <= 0 || !isRetryable(first)
+          ? finish(Either.left(first))
+          : Effect.flatMap(Effect.either(Retry.retryFrom(first, once, schedule, mostlySucceeding)), finish)
+      const replied = (reply: ProviderModule.Reply<ApiRequest.ApiResponse>) => finish(Either.right(reply))
+      if (unsafeCall !== undefined && !limitsKnown && !tracing.traced(fiber.currentTracer)) {
+        // the first attempt ends straight in the item's answer (no `matchEffect` and `suspend` of
+        // `once` around it); retries go through `once` as below
+        attempts = 1
+        return direct(unsafeCall, request, estimate, counters, replied, failed, cache === undefined)
+      }
       // `Retry.withRetries` + `either` + `flatMap` as one `matchEffect` on the first attempt: the
       // retry schedule starts only after a retryable failure (`npx tsx bench/lib/opCount.ts`)
-      return Effect.matchEffect(once, {
-        onFailure: (first) =>
-          options.maxRetries <= 0 || !isRetryable(first)
-            ? finish(Either.left(first))
-            : Effect.flatMap(Effect.either(Retry.retryFrom(first, once, schedule, mostlySucceeding)), finish),
-        onSuccess: (reply) => finish(Either.right(reply))
-      })
+      return Effect.matchEffect(once, { onFailure: failed, onSuccess: replied })
     })
 }
