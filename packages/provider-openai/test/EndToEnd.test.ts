@@ -92,4 +92,27 @@ describe("RequestManager + OpenAiProvider + TestServer", () => {
       // the first run's two calls in flight were aborted, its waiting items never sent
       assert.strictEqual(seen.byBodyHash.size, 6)
     }).pipe(Effect.scoped), 30_000)
+
+  it.live("each attempt over the default transport times out on its own deadline, one after another", () =>
+    Effect.gen(function*() {
+      // the transport keeps the deadlines of one timeout in one list with one timer: a slot freed
+      // by a timeout starts the next call, whose deadline must still fire on time
+      const server = yield* TestServer.make({ latency: { minMs: 5_000, maxMs: 5_000 } })
+      const context = yield* Layer.build(Layer.merge(OpenAiProvider.layer({ baseUrl: server.url }), Cache.none))
+      const manager = yield* RequestManager.make({ concurrency: 2, maxRetries: 0, timeout: "150 millis" }).pipe(
+        Effect.provide(context)
+      )
+      const started = Date.now()
+      const { results } = yield* manager.run(Array.from({ length: 6 }, (_, i) => ({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user" as const, content: `slow ${i}` }]
+      })))
+      const elapsed = Date.now() - started
+      for (const result of results) {
+        assert.strictEqual(result._tag === "Failure" ? result.error._tag : result._tag, "TimeoutError")
+      }
+      // three rounds of two calls, 150 ms each
+      assert.isAtLeast(elapsed, 3 * 150 - 10)
+      assert.isBelow(elapsed, 3_000)
+    }).pipe(Effect.scoped), 30_000)
 })

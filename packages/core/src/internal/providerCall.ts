@@ -326,25 +326,27 @@ export const make = (options: Options) => {
       }
       const estimate = rate.estimate(request)
       let attempts = 0
-      const once = Effect.suspend(() => {
-        attempts++
-        return attempt(request, estimate, counters)
-      })
+      /** The next attempt, counted (made when needed: the direct first attempt does without). */
+      const next = () =>
+        Effect.suspend(() => {
+          attempts++
+          return attempt(request, estimate, counters)
+        })
       const finish = (exit: Either.Either<ProviderModule.Reply<ApiRequest.ApiResponse>, ProviderError>) =>
         done(key, request, attempts, exit, counters)
       const failed = (first: ProviderError) =>
         options.maxRetries <= 0 || !isRetryable(first)
           ? finish(Either.left(first))
-          : Effect.flatMap(Effect.either(Retry.retryFrom(first, once, schedule, mostlySucceeding)), finish)
+          : Effect.flatMap(Effect.either(Retry.retryFrom(first, next(), schedule, mostlySucceeding)), finish)
       const replied = (reply: ProviderModule.Reply<ApiRequest.ApiResponse>) => finish(Either.right(reply))
       if (unsafeCall !== undefined && !limitsKnown && !tracing.traced(fiber.currentTracer)) {
         // the first attempt ends straight in the item's answer (no `matchEffect` and `suspend` of
-        // `once` around it); retries go through `once` as below
+        // `next()` around it); retries go through `next()` as below
         attempts = 1
         return direct(unsafeCall, request, estimate, counters, replied, failed, cache === undefined)
       }
       // `Retry.withRetries` + `either` + `flatMap` as one `matchEffect` on the first attempt: the
       // retry schedule starts only after a retryable failure (`npx tsx bench/lib/opCount.ts`)
-      return Effect.matchEffect(once, { onFailure: failed, onSuccess: replied })
+      return Effect.matchEffect(next(), { onFailure: failed, onSuccess: replied })
     })
 }

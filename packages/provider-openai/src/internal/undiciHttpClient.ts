@@ -160,6 +160,72 @@ export class DeadlineExceeded extends Error {
   }
 }
 
+const noHeaders: IncomingHttpHeaders = {}
+
+/**
+ * The deadlines of one client's exchanges that have the same timeout, in the order they started,
+ * which is the order they expire: one timer, set for the earliest, instead of a `setTimeout` and a
+ * `clearTimeout` per exchange. An exchange that ends leaves the list at once (it is its own list
+ * node); the timer is re-armed when it fires, and stopped when the list is empty so an idle
+ * process can exit. Departure from a timer per exchange (a `Timeout` object and its closure
+ * allocated and kept per call in flight): `node --conditions=@fastllm/source --import tsx
+ * bench/lib/gcInFlight.ts --base a853231`.
+ */
+class Deadlines {
+  private head: Exchange | undefined = undefined
+  private tail: Exchange | undefined = undefined
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined
+  /** While `fire` expires exchanges (whose callbacks may start new ones): it sets the timer itself. */
+  private firing = false
+
+  constructor(readonly millis: number) {}
+
+  add(exchange: Exchange): void {
+    exchange.deadlines = this
+    exchange.expiresAt = Date.now() + this.millis
+    exchange.previous = this.tail
+    exchange.next = undefined
+    if (this.tail === undefined) this.head = exchange
+    else this.tail.next = exchange
+    this.tail = exchange
+    if (this.timer === undefined && !this.firing) this.timer = setTimeout(this.fire, this.millis)
+  }
+
+  remove(exchange: Exchange): void {
+    if (exchange.deadlines !== this) return
+    exchange.deadlines = undefined
+    const { next, previous } = exchange
+    if (previous === undefined) this.head = next
+    else previous.next = next
+    if (next === undefined) this.tail = previous
+    else next.previous = previous
+    exchange.previous = undefined
+    exchange.next = undefined
+    if (this.head === undefined && this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined
+    const now = Date.now()
+    this.firing = true
+    try {
+      let head = this.head
+      while (head !== undefined && head.expiresAt <= now) {
+        this.remove(head)
+        head.expire(this.millis)
+        head = this.head
+      }
+    } finally {
+      this.firing = false
+    }
+    const head = this.head
+    if (head !== undefined) this.timer = setTimeout(this.fire, Math.max(1, head.expiresAt - now))
+  }
+}
+
 /**
  * One exchange, as an undici (v7) dispatch handler: the response is buffered and handed to the
  * fiber in one callback. Interruption aborts the request, even while it waits for a connection.
@@ -168,34 +234,36 @@ class Exchange implements Undici.Dispatcher.DispatchHandler {
   controller: Undici.Dispatcher.DispatchController | undefined = undefined
   interrupted = false
   status = 0
-  headers: IncomingHttpHeaders = {}
+  headers: IncomingHttpHeaders = noHeaders
   chunks: Array<Buffer> = []
   size = 0
   gotHeaders = false
   done = false
-  timer: ReturnType<typeof setTimeout> | undefined = undefined
+  /** Where the exchange's deadline is kept, and its place there (see {@link Deadlines}). */
+  deadlines: Deadlines | undefined = undefined
+  expiresAt = 0
+  previous: Exchange | undefined = undefined
+  next: Exchange | undefined = undefined
 
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
     readonly finish: (outcome: BufferedResponse | HttpClientError.RequestError) => void
   ) {}
 
-  /** Fails the exchange with `DeadlineExceeded` after `millis`, unless it is done by then. */
-  deadline(millis: number): void {
-    this.timer = setTimeout(() => {
-      if (this.done) return
-      this.done = true
-      this.chunks = []
-      const cause = new DeadlineExceeded(millis)
-      this.interrupted = true
-      if (this.controller !== undefined) this.controller.abort(cause)
-      this.finish(new HttpClientError.RequestError({ request: this.request, reason: "Transport", cause, description: cause.message }))
-    }, millis)
+  /** Its deadline passed: fails the exchange with `DeadlineExceeded`, unless it is done by then. */
+  expire(millis: number): void {
+    if (this.done) return
+    this.done = true
+    this.chunks = []
+    const cause = new DeadlineExceeded(millis)
+    this.interrupted = true
+    if (this.controller !== undefined) this.controller.abort(cause)
+    this.finish(new HttpClientError.RequestError({ request: this.request, reason: "Transport", cause, description: cause.message }))
   }
 
   private settle(): void {
     this.done = true
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.deadlines?.remove(this)
   }
 
   onRequestStart(controller: Undici.Dispatcher.DispatchController): void {
@@ -240,7 +308,7 @@ class Exchange implements Undici.Dispatcher.DispatchHandler {
   }
 
   interrupt(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.deadlines?.remove(this)
     this.interrupted = true
     if (this.controller !== undefined && !this.done) this.controller.abort(cancelled)
   }
@@ -347,24 +415,36 @@ const leanDispatches = new WeakMap<HttpClient.HttpClient, Dispatch>()
  */
 export const leanDispatch = (client: HttpClient.HttpClient): Dispatch | undefined => leanDispatches.get(client)
 
-const makeDispatch = (dispatcher: Undici.Dispatcher): Dispatch => (target, body, timeoutMillis, done) => {
-  const exchange = new Exchange(target.request, done)
-  if (timeoutMillis > 0) exchange.deadline(timeoutMillis)
-  try {
-    dispatcher.dispatch({
-      origin: target.origin,
-      path: target.path,
-      method: target.method,
-      headers: target.headers,
-      body,
-      // the whole-exchange deadline is `timeoutMillis` (see Exchange.deadline)
-      headersTimeout: 0,
-      bodyTimeout: 0
-    }, exchange)
-  } catch (cause) {
-    exchange.onResponseError(undefined, cause instanceof Error ? cause : new Error(String(cause)))
+const makeDispatch = (dispatcher: Undici.Dispatcher): Dispatch => {
+  // one list per timeout in use (a provider's timeout, a manager's): a handful at most
+  const deadlines = new Map<number, Deadlines>()
+  const deadlinesOf = (millis: number): Deadlines => {
+    let found = deadlines.get(millis)
+    if (found === undefined) {
+      found = new Deadlines(millis)
+      if (deadlines.size < 64) deadlines.set(millis, found) // beyond that, one list per exchange
+    }
+    return found
   }
-  return () => exchange.interrupt()
+  return (target, body, timeoutMillis, done) => {
+    const exchange = new Exchange(target.request, done)
+    if (timeoutMillis > 0) deadlinesOf(timeoutMillis).add(exchange)
+    try {
+      dispatcher.dispatch({
+        origin: target.origin,
+        path: target.path,
+        method: target.method,
+        headers: target.headers,
+        body,
+        // the whole-exchange deadline is `timeoutMillis` (see Deadlines)
+        headersTimeout: 0,
+        bodyTimeout: 0
+      }, exchange)
+    } catch (cause) {
+      exchange.onResponseError(undefined, cause instanceof Error ? cause : new Error(String(cause)))
+    }
+    return () => exchange.interrupt()
+  }
 }
 
 const makeSend = (dispatch: Dispatch): Send => (request, timeoutMillis) => {
