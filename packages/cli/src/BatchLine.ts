@@ -7,6 +7,7 @@
 import { ApiRequest, LLMError } from "@fastllm/core"
 import type { RequestManager } from "@fastllm/core"
 import * as Either from "effect/Either"
+import type { ParseError } from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
 /**
@@ -106,7 +107,26 @@ export interface ParseOptions {
 const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
-const decodeEnvelope = Schema.decodeUnknownEither(BatchInputLine)
+const schemaDecodeEnvelope = Schema.decodeUnknownEither(BatchInputLine)
+
+/**
+ * `Schema.decodeUnknownEither(BatchInputLine)`, with the envelopes it accepts as they are checked by
+ * hand first (string `custom_id` and `url`, an object `body`, `method` absent or a string):
+ * `parse` of a Batch API line 2.79 → 2.06 µs, against 0.82 µs for its `JSON.parse` alone
+ * (`npx tsx bench/lib/cliLine.ts`, "BatchLine.parse" against "JSON.parse alone"). What the hand
+ * check does not accept goes to the Schema, which says what is wrong; a body with its own
+ * `__proto__` key too (the Schema's copy of the record drops it).
+ */
+const decodeEnvelope = (json: Readonly<Record<string, unknown>>): Either.Either<BatchInputLine, ParseError> => {
+  const { body, custom_id, method, url } = json
+  if (
+    typeof custom_id === "string" && typeof url === "string" && isRecord(body) &&
+    (method === undefined || typeof method === "string") && !Object.prototype.hasOwnProperty.call(body, "__proto__")
+  ) {
+    return Either.right(method === undefined ? { custom_id, url, body } : { custom_id, method, url, body })
+  }
+  return schemaDecodeEnvelope(json)
+}
 
 /**
  * The kind of request an endpoint takes: `/v1/chat/completions` → chat, `/v1/embeddings` →
