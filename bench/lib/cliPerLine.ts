@@ -5,7 +5,10 @@
  * testing server at 0 ms in its own process. Every child is measured by `/usr/bin/time` (user +
  * system CPU); `--runs` rounds, the variants alternating (their order rotates each round), medians.
  *
- *   npx tsx bench/lib/cliPerLine.ts [--lines 50000] [--runs 5] [--entry packages/cli/dist/fastllm.mjs] [--before PATH[,PATH...]]
+ *   npx tsx bench/lib/cliPerLine.ts [--lines 50000] [--runs 5] [--entry packages/cli/dist/fastllm.mjs] [--before PATH[,PATH...]] [--warm]
+ *
+ * `--warm`: the CLI runs with its disk cache, primed by one unmeasured run, so every line is a hit
+ * (the warm rerun), instead of `--no-cache`.
  *
  * `--before` is a copy of an earlier build's `packages/cli/dist` (its `fastllm.mjs`; several,
  * comma-separated, oldest first), in a directory with the cli's package.json and a `node_modules`
@@ -31,6 +34,8 @@ const lines = numberFlag(argv, "lines", 50_000)
 const runs = numberFlag(argv, "runs", 5)
 const entry = path.resolve(root, stringFlag("entry", "packages/cli/dist/fastllm.mjs")!)
 const before = stringFlag("before", undefined)
+const warm = argv.includes("--warm")
+const mode = warm ? "warm (every line cached)" : "--no-cache"
 
 const timeFile = path.join(fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "fastllm-perline-time-")), "time")
 
@@ -68,7 +73,7 @@ const main = async () => {
   )
   const cli = (bundle: string) => async () => {
     const out = path.join(dir.path, "out.jsonl")
-    const m = await timed([bundle, "run", input, "-o", out, "--no-cache", "--concurrency", "64", "--progress", "none", "--quiet"], env)
+    const m = await timed([bundle, "run", input, "-o", out, ...(warm ? [] : ["--no-cache"]), "--concurrency", "64", "--progress", "none", "--quiet"], env)
     const written = fs.readFileSync(out, "utf8").split("\n").length - 1
     if (written !== lines) throw new Error(`${bundle} wrote ${written} lines, not ${lines}`)
     return m
@@ -87,10 +92,11 @@ const main = async () => {
   const variants: ReadonlyArray<readonly [string, () => Promise<{ readonly cpuMs: number; readonly wallMs: number }>]> = [
     ["raw undici loop (in the bench process)", rawRun],
     ...(before === undefined ? [] : before.split(",")).map((bundle, i, all) =>
-      [`fastllm run --no-cache (before${all.length > 1 ? ` ${i + 1}` : ""}: ${path.basename(path.dirname(path.dirname(bundle)))})`, cli(path.resolve(root, bundle))] as const
+      [`fastllm run ${mode} (before${all.length > 1 ? ` ${i + 1}` : ""}: ${path.basename(path.dirname(path.dirname(bundle)))})`, cli(path.resolve(root, bundle))] as const
     ),
-    ["fastllm run --no-cache", cli(entry)]
+    [`fastllm run ${mode}`, cli(entry)]
   ]
+  if (warm) await cli(entry)() // primes the cache
   const samples = new Map(variants.map(([name]) => [name, [] as Array<{ readonly cpuMs: number; readonly wallMs: number }>]))
   try {
     for (let round = 0; round < runs; round++) {

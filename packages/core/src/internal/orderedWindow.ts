@@ -103,6 +103,16 @@ const parkingIn = (
 })
 
 /**
+ * A result {@link mapOrdered}'s `f` found on the spot (a bad input, a cache hit): the worker takes
+ * it as it is and goes on to its next item, with no effect run for it.
+ *
+ * @internal
+ */
+export class Ready<B> {
+  constructor(readonly value: B) {}
+}
+
+/**
  * `Stream.mapEffect(f, { concurrency: workers })` with the same guarantees (results in input
  * order, a new item starts as soon as one ends) but without a fiber fork per element, and with the
  * reorder buffer bounded by bytes instead of by the number of items started.
@@ -123,7 +133,9 @@ const parkingIn = (
  * so items in backoff never idle the pool (up to `maxParked` of them; the pool shrinks back as they
  * end).
  *
- * The consumer gets every result that is ready, in order, in one chunk per pull.
+ * The consumer gets every result that is ready, in order, in one chunk per pull. `f` may answer an
+ * item on the spot with a {@link Ready} result (hits and bad inputs, see itemPipeline.ts `start`):
+ * the worker takes the next item at once, no effect per answered item.
  *
  * `f` must not fail: the RequestManager turns every error into a `Failure` result. A defect in `f`
  * fails the stream with it.
@@ -133,7 +145,7 @@ const parkingIn = (
 export const mapOrdered = <A, E, R, B>(
   self: Stream.Stream<A, E, R>,
   ordering: Ordering<B>,
-  f: (a: A, index: number) => Effect.Effect<B>
+  f: (a: A, index: number) => Effect.Effect<B> | Ready<B>
 ): Stream.Stream<B, E, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const workers = Math.max(1, ordering.workers)
@@ -241,7 +253,12 @@ export const mapOrdered = <A, E, R, B>(
       if (at < chunk.length) {
         const a = chunk[at++]!
         const index = taken++
-        return Effect.flatMap(f(a, index), (b) => {
+        const started = f(a, index)
+        if (started instanceof Ready) {
+          complete(index, started.value)
+          return worker
+        }
+        return Effect.flatMap(started, (b) => {
           complete(index, b)
           return worker
         })
