@@ -6,7 +6,7 @@
 // until the main effect is built, and the run. Steps of a few ms need this; bench/startup.ts is
 // the issue's own measure.
 //
-//   node bench/startupPhases.mjs [--runs 21] [--code-cache real|cached] NAME=packages/cli/dist/fastllm.mjs ...
+//   node bench/startupPhases.mjs [--runs 21] [--code-cache real|cached] NAME=packages/cli/dist/fastllm.mjs[@real|@cached] ...
 //
 // Every bundle gets its own answers cache and its own compile-cache directory (TMPDIR), so each
 // code cache is written the same way: with `--code-cache real` (the default) by a first run that
@@ -34,7 +34,10 @@ const codeCache = flag("code-cache", "real")
 const bundles = argv.map((arg) => {
   const at = arg.indexOf("=")
   if (at <= 0) throw new Error(`expected NAME=PATH/fastllm.mjs, got ${arg}`)
-  return { name: arg.slice(0, at), loader: path.resolve(arg.slice(at + 1)) }
+  // NAME=PATH@cached or @real: this bundle's code cache written that way (default: --code-cache)
+  const [file, written = codeCache] = arg.slice(at + 1).split("@")
+  if (!["real", "cached"].includes(written)) throw new Error(`${arg}: @real or @cached`)
+  return { name: arg.slice(0, at), loader: path.resolve(file), codeCache: written }
 })
 if (bundles.length === 0 || !["real", "cached"].includes(codeCache)) {
   throw new Error("usage: node bench/startupPhases.mjs [--runs 21] [--code-cache real|cached] NAME=PATH/fastllm.mjs ...")
@@ -92,6 +95,7 @@ try {
       fs.mkdirSync(tmp)
       return {
         name: bundle.name,
+        codeCache: bundle.codeCache,
         args: [markedCopy(bundle, i), "run", one, "-o", path.join(dir, "out.jsonl"), "--progress", "none", "--quiet"],
         env: { ...base, TMPDIR: tmp, FASTLLM_CACHE_DIR: path.join(dir, `cache-${i}`) }
       }
@@ -109,7 +113,7 @@ try {
     return fs.readFileSync(phasesFile, "utf8").split(" ").map(Number)
   }
   for (const variant of variants) {
-    if (codeCache === "cached" && variant.name !== "openai SDK") once(variant, { FASTLLM_NO_COMPILE_CACHE: "1" })
+    if (variant.codeCache === "cached") once(variant, { FASTLLM_NO_COMPILE_CACHE: "1" })
     once(variant)
     once(variant)
   }
@@ -128,7 +132,7 @@ try {
   }
   const sdk = quantile(samples.get("openai SDK").map((s) => s[0]), 0.5)
   const load = fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
-  console.log(`${new Date().toISOString()}, load average ${load}, ${runs} alternating runs each, code cache ${codeCache}; CPU ms`)
+  console.log(`${new Date().toISOString()}, load average ${load}, ${runs} alternating runs each, code caches ${bundles.map((b) => `${b.name} ${b.codeCache}`).join(", ")}; CPU ms`)
   console.log("| process | median | q1 | q3 | × SDK | Node until main | loader | evaluation | the run |")
   console.log("|---|---|---|---|---|---|---|---|---|")
   for (const [name, rows] of samples) {
