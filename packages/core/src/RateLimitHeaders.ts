@@ -98,15 +98,19 @@ const parseCount = (text: string | undefined): number | undefined => {
  * @category parsing
  */
 export const parse = (headers: HeaderLookup): RateLimitInfo | undefined => {
-  const info: RateLimitInfo = {
-    limitRequests: parseCount(header(headers, "x-ratelimit-limit-requests")),
-    remainingRequests: parseCount(header(headers, "x-ratelimit-remaining-requests")),
-    resetRequestsMillis: parseResetMillis(header(headers, "x-ratelimit-reset-requests")),
-    limitTokens: parseCount(header(headers, "x-ratelimit-limit-tokens")),
-    remainingTokens: parseCount(header(headers, "x-ratelimit-remaining-tokens")),
-    resetTokensMillis: parseResetMillis(header(headers, "x-ratelimit-reset-tokens"))
-  }
-  return Object.values(info).some((value) => value !== undefined) ? info : undefined
+  const limitRequests = parseCount(header(headers, "x-ratelimit-limit-requests"))
+  const remainingRequests = parseCount(header(headers, "x-ratelimit-remaining-requests"))
+  const resetRequestsMillis = parseResetMillis(header(headers, "x-ratelimit-reset-requests"))
+  const limitTokens = parseCount(header(headers, "x-ratelimit-limit-tokens"))
+  const remainingTokens = parseCount(header(headers, "x-ratelimit-remaining-tokens"))
+  const resetTokensMillis = parseResetMillis(header(headers, "x-ratelimit-reset-tokens"))
+  // no object (and no `Object.values` array) for a reply without these headers: it is parsed once
+  // per reply (`node --conditions=@fastllm/source --import tsx bench/lib/allocProfile.ts`)
+  if (
+    limitRequests === undefined && remainingRequests === undefined && resetRequestsMillis === undefined &&
+    limitTokens === undefined && remainingTokens === undefined && resetTokensMillis === undefined
+  ) return undefined
+  return { limitRequests, remainingRequests, resetRequestsMillis, limitTokens, remainingTokens, resetTokensMillis }
 }
 
 /**
