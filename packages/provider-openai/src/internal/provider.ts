@@ -112,6 +112,10 @@ export const missingKey: ConfigError.ConfigError = ConfigError.MissingData(
   "OPENAI_API_KEY is required for api.openai.com (set OPENAI_BASE_URL to use a server that needs no key)"
 )
 
+/** A decoded reply as the `ApiResponse` of its kind (the lean transport's callbacks). */
+const tagChat = (response: ChatResponse.ChatResponse): ApiRequest.ApiResponse => ({ _tag: "Chat", response })
+const tagEmbedding = (response: Embedding.EmbeddingResponse): ApiRequest.ApiResponse => ({ _tag: "Embedding", response })
+
 /** @internal */
 export const providerName = (baseUrl: string): string => {
   if (baseUrl.replace(/\/+$/, "") === defaultBaseUrl) return "openai"
@@ -348,44 +352,48 @@ export const makeWith = (httpClient: HttpClient.HttpClient, options: OpenAiProvi
     const text = outcome.textEither()
     return Either.isRight(text) ? toReply(outcome, text.right, decode) : Either.left(fromHttpClientError(text.left))
   }
+  type Done = (outcome: Either.Either<Provider.Reply<ApiRequest.ApiResponse>, LLMError.ProviderError>) => void
+  /** One exchange with `target`: the reply decoded with `decode`, tagged with `tag`, handed to `done`. */
+  const exchange = <A>(
+    send: NonNullable<typeof dispatch>,
+    target: Either.Either<Target, HttpClientError.RequestError>,
+    body: unknown,
+    millis: number,
+    decode: Decode<A>,
+    tag: (response: A) => ApiRequest.ApiResponse,
+    done: Done
+  ): () => void => {
+    if (Either.isLeft(target)) {
+      done(Either.left(fromHttpClientError(target.left)))
+      return () => {}
+    }
+    return send(target.right, JSON.stringify(body), millis, (outcome) => {
+      const reply = replyOf(outcome, decode)
+      done(
+        Either.isLeft(reply)
+          ? Either.left(reply.left)
+          : Either.right({ response: tag(reply.right.response), rateLimit: reply.right.rateLimit })
+      )
+    })
+  }
   /**
    * `chat` / `embed` over the lean transport as callbacks (`Provider.withUnsafeCall`): the
    * request's target built once per endpoint, the reply decoded and tagged in the exchange's
    * callback, no effect per call (`node --conditions=@fastllm/source --import tsx
    * bench/lib/gcInFlight.ts --base a853231`).
    */
-  const unsafeCall: Provider.UnsafeCall | undefined = dispatch === undefined ? undefined : (request, callOptions, done) => {
-    const millis = millisOf(callOptions)
-    if (request._tag === "Chat") {
-      const target = chatTarget(request.request.model)
-      if (Either.isLeft(target)) return fail(done, target.left)
-      return dispatch(target.right, JSON.stringify(request.request), millis, (outcome) => {
-        const reply = replyOf(outcome, decodeChat)
-        done(
-          Either.isLeft(reply)
-            ? Either.left(reply.left)
-            : Either.right({ response: { _tag: "Chat", response: reply.right.response }, rateLimit: reply.right.rateLimit })
-        )
-      })
-    }
-    const target = embeddingsTarget(request.request.model)
-    if (Either.isLeft(target)) return fail(done, target.left)
-    return dispatch(target.right, JSON.stringify(request.request), millis, (outcome) => {
-      const reply = replyOf(outcome, decodeEmbeddings)
-      done(
-        Either.isLeft(reply)
-          ? Either.left(reply.left)
-          : Either.right({ response: { _tag: "Embedding", response: reply.right.response }, rateLimit: reply.right.rateLimit })
+  const unsafeCall: Provider.UnsafeCall | undefined = dispatch === undefined ? undefined : (request, callOptions, done) =>
+    request._tag === "Chat"
+      ? exchange(dispatch, chatTarget(request.request.model), request.request, millisOf(callOptions), decodeChat, tagChat, done)
+      : exchange(
+        dispatch,
+        embeddingsTarget(request.request.model),
+        request.request,
+        millisOf(callOptions),
+        decodeEmbeddings,
+        tagEmbedding,
+        done
       )
-    })
-  }
-  const fail = (
-    done: (outcome: Either.Either<Provider.Reply<ApiRequest.ApiResponse>, LLMError.ProviderError>) => void,
-    error: HttpClientError.RequestError
-  ) => {
-    done(Either.left(fromHttpClientError(error)))
-    return () => {}
-  }
 
   const service: Provider.Provider.Service = {
     name: options.name ?? providerName(baseUrl),
