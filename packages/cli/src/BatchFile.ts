@@ -146,23 +146,33 @@ export const countLines = (path: string) =>
   Effect.flatMap(FileSystem.FileSystem, (fs) => {
     let count = 0
     let content = false
-    return fs.stream(path, { chunkSize: 1024 * 1024 }).pipe(
-      Stream.runForEach((bytes) =>
-        Effect.sync(() => {
-          for (let i = 0; i < bytes.length; i++) {
-            const byte = bytes[i]!
-            if (byte === 10) {
-              if (content) count++
-              content = false
-            } else if (!content && !isBlank(byte)) {
-              content = true
-            }
-          }
-        })
-      ),
+    const scan = (bytes: Uint8Array) => {
+      for (let i = 0; i < bytes.length; i++) {
+        const byte = bytes[i]!
+        if (byte === 10) {
+          if (content) count++
+          content = false
+        } else if (!content && !isBlank(byte)) {
+          content = true
+        }
+      }
+    }
+    // A file of at most one chunk is read with one `readFile` instead of a one-chunk stream: the
+    // stream's set-up (and its 1 MB read buffer) is most of a small file's count, paid before every
+    // one-line run (`node bench/startupPhases.mjs --runs 31 before=... after=...`). Bigger files
+    // stream as before (`npx tsx bench/lib/cliPerLine.ts --lines 50000 --runs 3 --before ...`).
+    const whole = fs.readFile(path).pipe(Effect.map((bytes) => {
+      scan(bytes)
+      return count + (content ? 1 : 0)
+    }))
+    const streamed = fs.stream(path, { chunkSize: countChunk }).pipe(
+      Stream.runForEach((bytes) => Effect.sync(() => scan(bytes))),
       Effect.map(() => count + (content ? 1 : 0))
     )
+    return Effect.flatMap(fs.stat(path), (info) => Number(info.size) <= countChunk ? whole : streamed)
   })
+
+const countChunk = 1024 * 1024
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
 const lossyUtf8 = new TextDecoder("utf-8")
