@@ -30,13 +30,10 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { fmt, table, verdict } from "./lib/report.js"
+import { fmt, stringFlag, table, verdict } from "./lib/report.js"
 
 const argv = process.argv.slice(2)
-const flag = (name: string) => {
-  const i = argv.indexOf(`--${name}`)
-  return i === -1 ? undefined : argv[i + 1]
-}
+const flag = (name: string): string | undefined => stringFlag(argv, name)
 const scale = Number(flag("scale") ?? 1)
 const only = flag("only")?.split(",")
 const wanted = (name: string) => only === undefined || only.includes(name)

@@ -20,14 +20,11 @@ import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { extract, load } from "./baseRevision.js"
 import { apiKey, bodies, type Client, rawUndici } from "./clients.js"
-import { fmt, median, numberFlag, table } from "./report.js"
+import { fmt, median, numberFlag, table, stringFlag } from "./report.js"
 import { startServer } from "./server.js"
 
 const argv = process.argv.slice(2)
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`)
-  return i === -1 ? undefined : argv[i + 1]
-}
+const flag = (name: string): string | undefined => stringFlag(argv, name)
 
 interface Measured {
   readonly requests: number

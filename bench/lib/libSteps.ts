@@ -33,15 +33,12 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { apiKey, bodies, openAiSdk, rawUndici } from "./clients.js"
-import { alternate, fmt, numberFlag, summarize, table, tempDir } from "./report.js"
+import { alternate, fmt, numberFlag, summarize, table, tempDir, stringFlag } from "./report.js"
 import { extract, load, type Stack } from "./baseRevision.js"
 import { startServer } from "./server.js"
 
 const argv = process.argv.slice(2)
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`)
-  return i === -1 ? undefined : argv[i + 1]
-}
+const flag = (name: string): string | undefined => stringFlag(argv, name)
 
 const main = async () => {
   const base = flag("base")

@@ -25,16 +25,13 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { bodies } from "./clients.js"
-import { numberFlag } from "./report.js"
+import { numberFlag, stringFlag } from "./report.js"
 
 type Core = typeof import("@fastllm/core")
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..")
 const argv = process.argv.slice(2)
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`)
-  return i === -1 ? undefined : argv[i + 1]
-}
+const flag = (name: string): string | undefined => stringFlag(argv, name)
 
 const hist = new Map<string, number>()
 process.on("exit", () => {

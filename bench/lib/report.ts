@@ -172,6 +172,17 @@ export interface Section {
 }
 
 /**
+ * Reads a `--name value` flag: the value, or undefined.
+ *
+ * @since 0.3.0
+ * @category parsing
+ */
+export const stringFlag = (argv: ReadonlyArray<string>, name: string): string | undefined => {
+  const index = argv.indexOf(`--${name}`)
+  return index === -1 ? undefined : argv[index + 1]
+}
+
+/**
  * Reads a numeric `--name value` flag.
  *
  * @since 0.1.0

@@ -22,13 +22,10 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { extract, load, type Stack } from "./baseRevision.js"
 import { bodies } from "./clients.js"
-import { alternate, fmt, numberFlag, summarize, table } from "./report.js"
+import { alternate, fmt, numberFlag, summarize, table, stringFlag } from "./report.js"
 
 const argv = process.argv.slice(2)
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`)
-  return i === -1 ? undefined : argv[i + 1]
-}
+const flag = (name: string): string | undefined => stringFlag(argv, name)
 
 const main = async () => {
   const base = flag("base")
